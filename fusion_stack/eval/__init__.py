@@ -1,0 +1,1 @@
+"""Evaluation: metrics, benchmark harness and pictures."""

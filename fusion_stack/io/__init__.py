@@ -1,0 +1,1 @@
+"""Recordings and datasets: bag reading/writing, message conversion, dataset readers (nuScenes, KITTI, AV2)."""

@@ -1,0 +1,67 @@
+"""The fusion-stack command: sub-commands, exit codes and outputs (run in-process and once as a console script)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fusion_stack.calibration.rig_file import load_rig
+from fusion_stack.cli import EXIT_INVALID, EXIT_OK, main
+
+REPO = Path(__file__).resolve().parents[1]
+NUSC_RIG = REPO / "calib" / "nuscenes_keyframe.yaml"
+
+
+def test_validate_all_shipped_rigs(capsys: pytest.CaptureFixture[str]) -> None:
+    files = sorted(str(p) for p in (REPO / "calib").glob("*.yaml"))
+    assert main(["calib", "validate", *files]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.count("OK ") == len(files)
+    assert "6 camera, 1 lidar" in out
+
+
+def test_validate_reports_each_bad_file_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(NUSC_RIG.read_text().replace("fx: 1266.", "fx: -1266."))
+    assert main(["calib", "validate", str(NUSC_RIG), str(bad)]) == EXIT_INVALID
+    captured = capsys.readouterr()
+    assert f"OK      {NUSC_RIG}" in captured.out
+    assert f"INVALID {bad}: {bad}: sensors[1].camera.fx:" in captured.err
+    assert main(["calib", "validate", str(NUSC_RIG), "--require", "LIDAR_TOP", "RADAR_FRONT"]) == EXIT_INVALID
+    assert "missing sensors ['RADAR_FRONT']" in capsys.readouterr().err
+
+
+def test_convert_and_show_with_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "tables"
+    assert main(["calib", "convert", str(NUSC_RIG), str(out_dir), "--to", "nuscenes"]) == EXIT_OK
+    back = tmp_path / "back.yaml"
+    assert main(["calib", "convert", str(out_dir), str(back), "--to", "rig", "--name", "nuscenes_keyframe"]) == 0
+    assert load_rig(back).isclose(load_rig(NUSC_RIG), atol=1e-12)
+    png = tmp_path / "rig.png"
+    assert main(["calib", "show", str(NUSC_RIG), "--plot", str(png)]) == EXIT_OK
+    text = capsys.readouterr().out
+    assert "base_link" in text and "└─ cam_front_optical" in text and "CAM_BACK" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_errors_become_exit_codes_not_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calib", "show", str(tmp_path / "nope.yaml")]) == EXIT_INVALID
+    assert "no such file" in capsys.readouterr().err
+    assert main(["calib", "convert", str(NUSC_RIG), str(tmp_path / "x"), "--to", "kitti-info"]) == EXIT_INVALID
+    assert "cannot be written" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["calib", "convert", str(NUSC_RIG)])
+    assert exc.value.code == 2
+
+
+def test_console_script_help_lists_formats() -> None:
+    exe = shutil.which("fusion-stack", path=str(Path(sys.executable).parent))
+    assert exe is not None, "the fusion-stack console script is not installed"
+    res = subprocess.run([exe, "calib", "--help"], capture_output=True, text=True, check=False, timeout=60)
+    assert res.returncode == 0
+    for fmt in ("rig", "kitti", "nuscenes", "opencalib", "ros"):
+        assert f"  {fmt} " in res.stdout
