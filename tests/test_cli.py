@@ -65,3 +65,32 @@ def test_console_script_help_lists_formats() -> None:
     assert res.returncode == 0
     for fmt in ("rig", "kitti", "nuscenes", "opencalib", "ros"):
         assert f"  {fmt} " in res.stdout
+
+
+def test_convert_dataset_then_bag_info(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "nuscenes.mcap"
+    assert main(["convert", str(shared_data / "nuscenes_keyframe" / "info.json"), str(out)]) == EXIT_OK
+    assert "17 messages from 1 nuscenes frames" in capsys.readouterr().out
+    assert main(["convert", str(shared_data / "nuscenes_keyframe" / "info.json"), str(out)]) == EXIT_INVALID
+    assert "exists already" in capsys.readouterr().err
+    assert main(["bag", "info", str(out)]) == EXIT_OK
+    text = capsys.readouterr().out
+    assert "/LIDAR_TOP/points" in text and "sensor_msgs/msg/PointCloud2" in text
+    assert "vision_msgs/msg/Detection3DArray" in text
+    assert "└─ cam_front_optical" in text  # the rig came back from /tf_static
+    from fusion_stack.io.recording import open_recording
+
+    with open_recording(out) as rec:
+        clouds = [s for s in rec if type(s).__name__ == "PointCloud"]
+    assert len(clouds) == 1 and len(clouds[0]) == 34688
+
+
+def test_bag_info_on_real_bags_guesses_sensors(shared_data: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bag", "info", str(shared_data / "rosbag1_ouster" / "512x10_raw.bag")]) == EXIT_OK
+    text = capsys.readouterr().out
+    assert "ROS 1, 43 messages" in text
+    assert "/os_node0/lidar_packets" in text and "*os_node0_lidar [lidar]" in text
+    bag = next(p for p in (shared_data / "rosbag2_velodyne" / "vlp16").iterdir() if p.is_dir())
+    assert main(["bag", "info", str(bag)]) == EXIT_OK
+    assert "velodyne_msgs/msg/VelodyneScan" in capsys.readouterr().out
