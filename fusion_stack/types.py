@@ -54,13 +54,16 @@ def _readonly(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return v
 
 
-def _check_common(cls: str, stamp_ns: object, frame_id: object, sensor_id: object) -> None:
+def check_header(cls: str, stamp_ns: object, frame_id: object, sensor_id: object) -> int:
+    """Validate a sample's ``stamp_ns`` (int ns), ``frame_id`` and ``sensor_id`` (non-empty strings) and return the
+    stamp as an int; ``cls`` names the sample type in the message. Shared by every sample type."""
     if isinstance(stamp_ns, bool) or not isinstance(stamp_ns, (int, np.integer)):
         raise SampleError(f"{cls}.stamp_ns must be an int of nanoseconds, got {type(stamp_ns).__name__} "
                           f"{stamp_ns!r}", field="stamp_ns")
     for name, value in (("frame_id", frame_id), ("sensor_id", sensor_id)):
         if not isinstance(value, str) or not value:
             raise SampleError(f"{cls}.{name} must be a non-empty string, got {value!r}", field=name)
+    return int(stamp_ns)
 
 
 def _float_array(cls: str, name: str, value: object, shape: tuple[int | None, ...], *,
@@ -104,7 +107,7 @@ class CameraImage:
     encoding: str = "rgb8"
 
     def __post_init__(self) -> None:
-        _check_common("CameraImage", self.stamp_ns, self.frame_id, self.sensor_id)
+        check_header("CameraImage", self.stamp_ns, self.frame_id, self.sensor_id)
         if self.encoding not in IMAGE_ENCODINGS:
             raise SampleError(f"CameraImage.encoding {self.encoding!r} is not one of "
                               f"{', '.join(IMAGE_ENCODINGS)}", field="encoding")
@@ -148,7 +151,7 @@ class PointCloud:
     fields: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_common("PointCloud", self.stamp_ns, self.frame_id, self.sensor_id)
+        check_header("PointCloud", self.stamp_ns, self.frame_id, self.sensor_id)
         pos = _float_array("PointCloud", "positions", self.positions, (None, 3))
         object.__setattr__(self, "stamp_ns", int(self.stamp_ns))
         object.__setattr__(self, "positions", _readonly(pos))
@@ -178,7 +181,7 @@ class RadarScan:
     fields: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_common("RadarScan", self.stamp_ns, self.frame_id, self.sensor_id)
+        check_header("RadarScan", self.stamp_ns, self.frame_id, self.sensor_id)
         pos = _float_array("RadarScan", "positions", self.positions, (None, 3))
         n = len(pos)
         vr = _float_array("RadarScan", "radial_velocity", self.radial_velocity, (n,))
@@ -215,7 +218,7 @@ class Boxes3D:
     track_ids: npt.NDArray[Any] = field(default_factory=_unset)
 
     def __post_init__(self) -> None:
-        _check_common("Boxes3D", self.stamp_ns, self.frame_id, self.sensor_id)
+        check_header("Boxes3D", self.stamp_ns, self.frame_id, self.sensor_id)
         c = _float_array("Boxes3D", "centers", self.centers, (None, 3))
         n = len(c)
         s = _float_array("Boxes3D", "sizes", self.sizes, (n, 3))
@@ -318,7 +321,7 @@ class EgoPose:
     angular_velocity: npt.NDArray[Any] | None = None
 
     def __post_init__(self) -> None:
-        _check_common("EgoPose", self.stamp_ns, self.frame_id, self.sensor_id)
+        check_header("EgoPose", self.stamp_ns, self.frame_id, self.sensor_id)
         if not isinstance(self.child_frame_id, str) or not self.child_frame_id:
             raise SampleError(f"EgoPose.child_frame_id must be a non-empty string, got {self.child_frame_id!r}",
                               field="child_frame_id")

@@ -7,18 +7,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fusion_stack.types import SampleError
+from fusion_stack.types import SampleError, check_header
 
-
-def check_header(cls: str, stamp_ns: object, frame_id: object, sensor_id: object) -> int:
-    """Validate ``stamp_ns`` (int ns), ``frame_id`` and ``sensor_id`` (non-empty strings); return the stamp."""
-    if isinstance(stamp_ns, bool) or not isinstance(stamp_ns, (int, np.integer)):
-        raise SampleError(f"{cls}.stamp_ns must be an int of nanoseconds, got {type(stamp_ns).__name__} "
-                          f"{stamp_ns!r}", field="stamp_ns")
-    for name, value in (("frame_id", frame_id), ("sensor_id", sensor_id)):
-        if not isinstance(value, str) or not value:
-            raise SampleError(f"{cls}.{name} must be a non-empty string, got {value!r}", field=name)
-    return int(stamp_ns)
+__all__ = ["check_header", "optional_vector", "readonly_vector"]
 
 
 def readonly_vector(cls: str, name: str, value: object, shape: tuple[int, ...], *,
