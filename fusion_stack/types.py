@@ -76,7 +76,9 @@ def _float_array(cls: str, name: str, value: object, shape: tuple[int | None, ..
         raise SampleError(f"{cls}.{name} must be a real array of shape {want}, got shape {a.shape} "
                           f"dtype {a.dtype}", field=name)
     a = a.astype(np.float32, copy=False)
-    if finite and not np.all(np.isfinite(a)):
+    # column by column: strided views (PointCloud2 fields) are checked without a gathering copy
+    columns = [a] if a.ndim < 2 else [a[:, j] for j in range(a.shape[1])]
+    if finite and not all(np.isfinite(c).all() for c in columns):
         bad = int(np.count_nonzero(~np.isfinite(a)))
         raise SampleError(f"{cls}.{name} contains {bad} NaN/Inf values", field=name)
     return a

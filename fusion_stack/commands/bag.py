@@ -32,14 +32,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     info.add_argument("--sensor-map", type=Path, metavar="YAML", help="topic -> sensor mapping to apply")
     info.add_argument("--no-gaps", action="store_true", help="skip the pass over all messages that finds gaps")
 
-    conv = sub.add_parser("convert", help="convert a dataset or bag into a ROS 2 bag (mcap or sqlite3)",
-                          description="Convert SRC into a ROS 2 bag at DST, with a progress bar. SRC is a bag "
+    conv = sub.add_parser("convert", help="convert a dataset or bag into a bag (ROS 2 mcap/sqlite3 or ROS 1)",
+                          description="Convert SRC into a bag at DST, with a progress bar. SRC is a bag "
                                       "(ROS 1 .bag, ROS 2 folder, .mcap, .db3), an mmdet3d nuScenes info file "
                                       "(.json/.pkl), a KITTI object folder (with calib/, velodyne/, ...) or an "
-                                      "Argoverse 2 log folder. The rig goes to /tf_static and camera_info.")
+                                      "Argoverse 2 log folder. A DST ending in .bag is written as ROS 1, anything "
+                                      "else as a ROS 2 bag folder. Bag to bag keeps topic names and log stamps; "
+                                      "datasets get /<sensor>/<kind> topics, the rig goes to /tf_static and "
+                                      "camera_info.")
     conv.add_argument("src", type=Path, metavar="SRC")
     conv.add_argument("dst", type=Path, metavar="DST")
-    conv.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="output storage (mcap)")
+    conv.add_argument("--storage", choices=("mcap", "sqlite3", "ros1"), default=None,
+                      help="output storage (default: ros1 for a DST ending in .bag, else mcap)")
     conv.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these topics (bags)")
     conv.add_argument("--skip-bad-messages", action="store_true",
                       help="skip and count messages that cannot be read instead of stopping")
@@ -133,22 +137,26 @@ def _progress(items: Any, total: int | None, desc: str) -> Iterator[Any]:
 
 def _convert(args: argparse.Namespace) -> int:
     from fusion_stack.io.recording import open_recording
-    from fusion_stack.io.recording_writer import write_recording
+    from fusion_stack.io.recording_writer import RecordingWriter, write_recording
 
     if args.dst.exists():
         raise FusionStackError("exists already; choose a new path (nothing is overwritten)", source=str(args.dst))
+    storage = args.storage or ("ros1" if args.dst.suffix == ".bag" else "mcap")
     kind = dataset_kind(args.src)
     if kind is not None:
         ds = open_dataset(args.src, kind)
         frames = len(ds)
         count = write_recording(args.dst, _progress(iter(ds), None, f"{kind} ({frames} frames)"),
-                                storage=args.storage, rig=ds.rig)
-        print(f"wrote {args.dst} ({args.storage}): {count} messages from {frames} {kind} frames")
+                                storage=storage, rig=ds.rig)
+        print(f"wrote {args.dst} ({storage}): {count} messages from {frames} {kind} frames")
         return EXIT_OK
-    with open_recording(args.src, topics=args.topics, skip_bad_messages=args.skip_bad_messages) as rec:
+    with open_recording(args.src, topics=args.topics, skip_bad_messages=args.skip_bad_messages) as rec, \
+            RecordingWriter(args.dst, storage=storage) as writer:
         total = sum(rec.topics[t].message_count for t in rec.selected_topics)
-        count = write_recording(args.dst, _progress(iter(rec), total, args.src.name), storage=args.storage)
-        print(f"wrote {args.dst} ({args.storage}): {count} messages")
+        for r in _progress(rec.records(), total, args.src.name):
+            writer.write(r.sample, topic=r.topic, log_stamp_ns=r.log_stamp_ns)
+        count = writer.message_count
+        print(f"wrote {args.dst} ({storage}): {count} messages")
         skipped = sum(t.message_count for t in rec.topics.values() if not t.convertible)
         if skipped:
             print(f"not copied: {skipped} messages of topics without a converter")

@@ -41,6 +41,8 @@ from fusion_stack.io.message_types import build_typestore, store_for_distro
 from fusion_stack.io.sensor_map import SensorMap, TopicSensor, guess_sensor_map, load_sensor_map
 
 MAX_SKIP_ERRORS = 100
+#: ROS 2 messages of at least this many bytes are deserialized without copying (see Recording._deserialize)
+ZERO_COPY_BYTES = 1 << 16
 _CONVERT_ERRORS = (FusionStackError, ValueError, TypeError, AttributeError, KeyError, IndexError)
 
 
@@ -110,7 +112,10 @@ class Recording:
         except RecordingError:
             raise
         except Exception as err:  # rosbags, sqlite, apsw and OS errors all mean "cannot open"
-            raise RecordingError(f"cannot open recording: {type(err).__name__}: {err}",
+            hint = ""
+            if "not indexed" in str(err).lower():
+                hint = " (an interrupted ROS 1 recording: fusion_stack.io.ros1_writer.repair_ros1 re-indexes it)"
+            raise RecordingError(f"cannot open recording: {type(err).__name__}: {err}{hint}",
                                  source=self._source) from err
         try:
             self._setup(topics, sensor_map)
@@ -252,7 +257,11 @@ class Recording:
 
     def _deserialize(self, raw: bytes, msgtype: str) -> Any:
         if self.ros_version == 2:
-            return self._typestore.deserialize_cdr(raw, msgtype)
+            # rosbags slices the 4-byte CDR header off ``raw``, which copies a bytes object but not a memoryview.
+            # Large messages (images, clouds) skip that copy; small ones keep it, so their 8-byte arrays stay
+            # 8-byte aligned (a view is offset by those 4 bytes).
+            data = memoryview(raw) if len(raw) >= ZERO_COPY_BYTES else raw
+            return self._typestore.deserialize_cdr(data, msgtype)
         return self._typestore.deserialize_ros1(raw, msgtype)
 
     def raw_messages(self, topics: Collection[str]) -> Iterator[tuple[str, int, Any]]:

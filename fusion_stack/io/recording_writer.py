@@ -1,4 +1,4 @@
-"""Writing typed samples to a ROS 2 recording (mcap by default, or sqlite3) with ``rosbags``.
+"""Writing typed samples to a ROS 2 recording (mcap by default, or sqlite3) or a ROS 1 ``.bag`` with ``rosbags``.
 
 Topics by sample type (``<id>`` = the sample's sensor id): CameraImage -> ``/<id>/image_raw``
 (``sensor_msgs/Image``, or ``/<id>/image_raw/compressed`` with ``compress_images``), plus
@@ -10,10 +10,16 @@ RawPackets -> ``/<id>/packets`` (their original type); TextMessage -> ``/<id>/te
 once on ``/tf_static``. Reading the recording back with :func:`open_recording` gives the same samples (see
 the conversion modules for what a message cannot hold, e.g. box velocities).
 
+ROS 1 (``storage="ros1"``, ``path`` a ``*.bag`` file): the same topics and messages, serialized for ROS 1 with
+the Noetic definitions (see :mod:`fusion_stack.io.ros1_writer` for the mapping and md5sums).
+
 Crash safety: the writer closes its chunk or commits its transaction every ``flush_interval_ns`` of log time
 (and on :meth:`RecordingWriter.flush`), and an mcap file always ends in a valid footer after a flush: a process
 killed mid-recording leaves a bag :func:`open_recording` reads up to the last flush (through its storage file:
-``metadata.yaml`` is written at close). Leaving the ``with`` block by an exception closes the bag normally.
+``metadata.yaml`` is written at close). A ROS 1 bag gets its index only at close: a flush writes the open chunk
+to the file, but a killed process leaves a bag marked "not indexed" that readers refuse until
+:func:`fusion_stack.io.ros1_writer.repair_ros1` (``rosbag reindex`` in place) rebuilds the index; it then reads
+up to the last flush. Leaving the ``with`` block by an exception closes the bag normally.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.storage_mcap import McapWriter
@@ -47,6 +53,7 @@ from fusion_stack.io.errors import RecordingError
 from fusion_stack.io.message_types import default_typestore
 from fusion_stack.io.motion_samples import ImuSample, TwistSample
 from fusion_stack.io.packet_samples import RawPackets, TextMessage
+from fusion_stack.io.ros1_writer import Ros1BagWriter
 from fusion_stack.types import Boxes3D, CameraImage, EgoPose, PointCloud, RadarScan
 
 _MAGIC = b"\x89MCAP0\r\n"
@@ -86,6 +93,49 @@ class _Writer(Writer):
                                         StoragePlugin.SQLITE3: _CrashSafeSqlite3Writer})
 
 
+class _Storage(Protocol):
+    """What RecordingWriter needs of a bag being written (ROS 2 directory or ROS 1 file)."""
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def add_connection(self, topic: str, msgtype: str) -> Any: ...
+
+    def write(self, connection: Any, log_stamp_ns: int, msg: Any, msgtype: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Ros2Storage:
+    """A ROS 2 bag directory (mcap or sqlite3) of CDR-serialized messages."""
+
+    def __init__(self, path: Path, plugin: StoragePlugin, typestore: Any) -> None:
+        self.typestore = typestore
+        self._writer = _Writer(path, version=9, storage_plugin=plugin)
+        self._writer.open()
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer.storage is not None
+
+    def add_connection(self, topic: str, msgtype: str) -> Any:
+        return self._writer.add_connection(topic, msgtype, typestore=self.typestore)
+
+    def write(self, connection: Any, log_stamp_ns: int, msg: Any, msgtype: str) -> None:
+        self._writer.write(connection, int(log_stamp_ns), self.typestore.serialize_cdr(msg, msgtype))
+
+    def flush(self) -> None:
+        storage = self._writer.storage
+        if isinstance(storage, (_CrashSafeMcapWriter, _CrashSafeSqlite3Writer)):
+            storage.flush()
+
+    def close(self) -> None:
+        if self.is_open:
+            self._writer.close()
+
+
 def default_topic(sample: RecordingSample, *, compress_images: bool = False) -> str:
     """The topic a sample is written to (see the module docstring)."""
     sid = sample.sensor_id
@@ -99,9 +149,10 @@ def default_topic(sample: RecordingSample, *, compress_images: bool = False) -> 
 
 
 class RecordingWriter:
-    """Writes samples to a new ROS 2 bag directory ``path`` (see the module docstring).
+    """Writes samples to a new ROS 2 bag directory ``path``, or a new ROS 1 bag file ``path`` (``*.bag``) with
+    ``storage="ros1"`` (see the module docstring).
 
-    Options: ``storage`` ``"mcap"`` or ``"sqlite3"``; ``rig`` (its transforms go to ``/tf_static`` and its
+    Options: ``storage`` ``"mcap"``, ``"sqlite3"`` or ``"ros1"``; ``rig`` (its transforms go to ``/tf_static`` and its
     cameras give ``camera_info`` next to each image); ``topics`` to override the topic of a sensor id
     (``{sensor_id: topic}``, for every type but the camera_info/markers companions); ``compress_images`` as
     JPEG (``image_format``); ``box_markers``; ``flush_interval_ns`` of log time between flushes.
@@ -113,9 +164,10 @@ class RecordingWriter:
                  flush_interval_ns: int = 1_000_000_000) -> None:
         self.path = Path(path)
         plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-        if storage not in plugins:
-            raise RecordingError(f"storage must be 'mcap' or 'sqlite3', got {storage!r}", field="storage")
-        self.typestore = default_typestore()
+        if storage not in (*plugins, "ros1"):
+            raise RecordingError(f"storage must be 'mcap', 'sqlite3' or 'ros1', got {storage!r}", field="storage")
+        self.storage = storage
+        self.typestore = default_typestore()  # messages are built with the ROS 2 store (mapped for ROS 1)
         self.rig = rig
         self._topics = dict(topics or {})
         self.compress_images = compress_images
@@ -126,8 +178,10 @@ class RecordingWriter:
         self._last_flush: int | None = None
         self._static_written = False
         try:
-            self._writer = _Writer(self.path, version=9, storage_plugin=plugins[storage])
-            self._writer.open()
+            self._storage: _Storage = (Ros1BagWriter(self.path, ros2_typestore=self.typestore) if storage == "ros1"
+                                       else _Ros2Storage(self.path, plugins[storage], self.typestore))
+        except RecordingError:
+            raise
         except Exception as err:  # rosbags WriterError, OS errors
             raise RecordingError(f"cannot create recording: {err}", source=str(self.path)) from err
         self.message_count = 0
@@ -140,13 +194,12 @@ class RecordingWriter:
                 if t == topic:
                     raise RecordingError(f"topic {topic} already carries {m}, cannot also write {msgtype}",
                                          source=str(self.path), field="topic")
-            self._connections[key] = self._writer.add_connection(topic, msgtype, typestore=self.typestore)
+            self._connections[key] = self._storage.add_connection(topic, msgtype)
         return self._connections[key]
 
     def _put(self, topic: str, msgtype: str, msg: Any, log_stamp_ns: int) -> None:
         conn = self._connection(topic, msgtype)
-        data = self.typestore.serialize_cdr(msg, msgtype)
-        self._writer.write(conn, int(log_stamp_ns), data)
+        self._storage.write(conn, int(log_stamp_ns), msg, msgtype)
         self.message_count += 1
 
     def write_static_transforms(self, transforms: list[StampedTransform], *, log_stamp_ns: int) -> None:
@@ -222,17 +275,16 @@ class RecordingWriter:
                   stamp)
 
     def flush(self) -> None:
-        """Make everything written so far readable after a crash (closes the mcap chunk / commits)."""
-        storage = self._writer.storage
-        if isinstance(storage, (_CrashSafeMcapWriter, _CrashSafeSqlite3Writer)):
-            storage.flush()
+        """Make everything written so far readable after a crash (closes the mcap chunk / commits; ROS 1: writes
+        the chunk, readable after :func:`~fusion_stack.io.ros1_writer.repair_ros1`)."""
+        self._storage.flush()
 
     # --- lifetime -------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Finish the bag: summary, footer and ``metadata.yaml`` (idempotent)."""
-        if self._writer.storage is not None:
+        """Finish the bag: summary, footer and ``metadata.yaml`` (ROS 1: index and header) (idempotent)."""
+        if self._storage.is_open:
             try:
-                self._writer.close()
+                self._storage.close()
             except Exception as err:
                 raise RecordingError(f"cannot finish recording: {err}", source=str(self.path)) from err
 
