@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from fusion_stack import __version__
-from fusion_stack.commands import bag, calib
+from fusion_stack.commands import bag, calib, drivers
 from fusion_stack.errors import FusionStackError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-_COMMANDS = {"calib": calib.run, "bag": bag.run, "convert": bag.run}
+_COMMANDS = {"calib": calib.run, "bag": bag.run, "convert": bag.run, "drivers": drivers.run}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="fusion_stack: camera/LiDAR/radar sensor fusion for robots and vehicles.\n\n"
                     "  calib    validate, convert and show rig calibrations\n"
                     "  bag      inspect recordings (ROS 1 / ROS 2 sqlite3 / mcap)\n"
-                    "  convert  datasets and bags -> ROS 2 bags\n\n"
+                    "  convert  datasets and bags -> bags (ROS 2 mcap/sqlite3, ROS 1)\n"
+                    "  drivers  record Velodyne, ARS548 and camera drivers into a bag\n\n"
                     "Run `fusion-stack COMMAND --help` for each command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     calib.add_parser(sub)
     bag.add_parser(sub)
+    drivers.add_parser(sub)
     return parser
 
 

@@ -94,3 +94,24 @@ def test_bag_info_on_real_bags_guesses_sensors(shared_data: Path,
     bag = next(p for p in (shared_data / "rosbag2_velodyne" / "vlp16").iterdir() if p.is_dir())
     assert main(["bag", "info", str(bag)]) == EXIT_OK
     assert "velodyne_msgs/msg/VelodyneScan" in capsys.readouterr().out
+
+
+def test_drivers_record_from_recorded_packets(shared_data: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    velodyne = next(p for p in (shared_data / "rosbag2_velodyne" / "vlp16").iterdir() if p.is_dir())
+    radar = next(p for p in (shared_data / "rosbag2_radar" / "ars548").iterdir() if p.is_dir())
+    out = tmp_path / "drive.mcap"
+    assert main(["drivers", "record", str(out), "--velodyne", f"LIDAR={velodyne}", "--ars548",
+                 f"RADAR={radar}", "--duration", "60"]) == EXIT_OK
+    assert "stopped by drivers_ended" in capsys.readouterr().out
+    from fusion_stack.io.recording import open_recording
+    from fusion_stack.types import PointCloud, RadarScan
+
+    with open_recording(out) as rec:
+        samples = list(rec)
+    clouds = [s for s in samples if isinstance(s, PointCloud) and s.sensor_id == "LIDAR"]
+    scans = [s for s in samples if isinstance(s, RadarScan) and s.sensor_id == "RADAR"]
+    assert clouds and max(len(c) for c in clouds) > 10_000 and "ring" in clouds[0].fields
+    assert len(scans) == 1 and len(scans[0]) == 308  # the ARS548 detection list of the recording
+    assert main(["drivers", "record", str(tmp_path / "x.mcap"), "--velodyne", "LIDAR"]) == EXIT_INVALID
+    assert "expected SENSOR_ID=SOURCE" in capsys.readouterr().err
