@@ -59,6 +59,28 @@ class World:
 
 
 @njit(cache=True)
+def ray_box_slab(ox: float, oy: float, oz: float, dx: float, dy: float, dz: float, hx: float, hy: float, hz: float,
+                 t_max: float) -> tuple[bool, float, float]:  # pragma: no cover
+    """Slab test of a ray (origin ``o``, direction ``d``, both in the box frame) against the box centred at the
+    origin with half sizes ``(hx, hy, hz)``, over ``t`` in [0, t_max]: (hit, t_near, t_far)."""
+    tn, tf = 0.0, t_max
+    for axis in range(3):
+        o = ox if axis == 0 else (oy if axis == 1 else oz)
+        d = dx if axis == 0 else (dy if axis == 1 else dz)
+        h = hx if axis == 0 else (hy if axis == 1 else hz)
+        if abs(d) < 1e-12:
+            if o < -h or o > h:
+                return False, tn, tf
+        else:
+            ta, tb = (-h - o) / d, (h - o) / d
+            tn = max(tn, min(ta, tb))
+            tf = min(tf, max(ta, tb))
+            if tn > tf:
+                return False, tn, tf
+    return True, tn, tf
+
+
+@njit(cache=True)
 def _overlaps(v0: FloatArray, e1: FloatArray, e2: FloatArray, f: int, cx0: float, cy0: float, cell: float
               ) -> bool:  # pragma: no cover
     """Whether the x-y projection of face f meets the square [cx0, cx0 + cell] x [cy0, cy0 + cell] (edge axes
@@ -286,23 +308,7 @@ def _cast_one(ox: float, oy: float, oz: float, dx: float, dy: float, dz: float, 
         rx, ry, rz = ox - cx, oy - cy, oz - cz
         lox, loy, loz = c * rx + s * ry, -s * rx + c * ry, rz
         ldx, ldy, ldz = c * dx + s * dy, -s * dx + c * dy, dz
-        tn, tf = 0.0, best
-        hit = True
-        for axis in range(3):
-            o = lox if axis == 0 else (loy if axis == 1 else loz)
-            d = ldx if axis == 0 else (ldy if axis == 1 else ldz)
-            h = a_half[a, axis]
-            if abs(d) < 1e-12:
-                if o < -h or o > h:
-                    hit = False
-                    break
-            else:
-                ta, tb = (-h - o) / d, (h - o) / d
-                tn = max(tn, min(ta, tb))
-                tf = min(tf, max(ta, tb))
-                if tn > tf:
-                    hit = False
-                    break
+        hit, _, _ = ray_box_slab(lox, loy, loz, ldx, ldy, ldz, a_half[a, 0], a_half[a, 1], a_half[a, 2], best)
         if not hit:
             continue
         for f in range(a_start[a], a_start[a + 1]):

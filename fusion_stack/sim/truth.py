@@ -11,6 +11,7 @@ from numba import njit, prange
 
 from fusion_stack.geometry.se3 import SE3
 from fusion_stack.sim.classes import BOX_CLASSES
+from fusion_stack.sim.raycast import ray_box_slab
 from fusion_stack.sim.scene import Scene
 from fusion_stack.types import Boxes3D
 
@@ -78,23 +79,7 @@ def _visibility_kernel(origins: FloatArray, dirs: FloatArray, ranges: FloatArray
                 if qx * qx + qy * qy > rad * rad:
                     continue
                 ldx, ldy = c * dx + s * dy, -s * dx + c * dy
-                tn, tf = 0.0, 100.0
-                ok = True
-                for ax in range(3):
-                    o = lox if ax == 0 else (loy if ax == 1 else rz)
-                    d = ldx if ax == 0 else (ldy if ax == 1 else dz)
-                    h = half[k, ax]
-                    if abs(d) < 1e-12:
-                        if o < -h or o > h:
-                            ok = False
-                            break
-                    else:
-                        ta, tb = (-h - o) / d, (h - o) / d
-                        tn = max(tn, min(ta, tb))
-                        tf = min(tf, max(ta, tb))
-                        if tn > tf:
-                            ok = False
-                            break
+                ok, tn, _ = ray_box_slab(lox, loy, rz, ldx, ldy, dz, half[k, 0], half[k, 1], half[k, 2], 100.0)
                 if not ok:
                     continue
                 n_t += 1
