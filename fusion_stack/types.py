@@ -236,12 +236,12 @@ class Boxes3D:
         if n and (labels.min() < 0 or labels.max() >= len(names)):
             raise SampleError(f"Boxes3D.labels must index class_names ({len(names)} names), got range "
                               f"[{labels.min()}, {labels.max()}]", field="labels")
+        # empty arrays mean "not given" (the defaults are empty too when there are no boxes)
         given = {name: np.asarray(getattr(self, name)) for name in ("scores", "velocities", "track_ids")}
-        given = {k: v for k, v in given.items() if not (v.shape == (0,) and n > 0)}
+        given = {k: v for k, v in given.items() if v.size > 0}
         scores = (_float_array("Boxes3D", "scores", given["scores"], (n,)) if "scores" in given
                   else np.ones(n, np.float32))
-        vel = (_float_array("Boxes3D", "velocities", given["velocities"].reshape(-1, 3) if n == 0
-                            else given["velocities"], (n, 3), finite=False)
+        vel = (_float_array("Boxes3D", "velocities", given["velocities"], (n, 3), finite=False)
                if "velocities" in given else np.full((n, 3), np.nan, np.float32))
         tids = given.get("track_ids", np.full(n, -1, np.int64))
         if tids.shape != (n,) or not np.issubdtype(tids.dtype, np.integer):

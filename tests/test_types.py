@@ -87,6 +87,12 @@ def test_boxes_corners_transform_and_checks() -> None:
                            sensor_id="s")
 
 
+def test_empty_boxes_need_no_optional_arrays() -> None:
+    empty = Boxes3D(0, "lidar", "gt", np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros(0, np.int64), ("car",))
+    assert len(empty) == 0 and empty.track_ids.dtype == np.int64 and empty.velocities.shape == (0, 3)
+    assert empty.corners().shape == (0, 8, 3)
+
+
 def test_ego_pose_and_frame_set() -> None:
     pose = EgoPose(7, "map", "odom", "base_link", SE3(), linear_velocity=np.array([1.0, 0, 0]))
     assert pose.linear_velocity is not None and pose.linear_velocity.dtype == np.float64
