@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from fusion_stack import __version__
-from fusion_stack.commands import bag, calib, drivers, simulate
+from fusion_stack.commands import bag, calib, corrupt, drivers, simulate
 from fusion_stack.errors import FusionStackError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _COMMANDS = {"calib": calib.run, "bag": bag.run, "convert": bag.run, "drivers": drivers.run,
-             "simulate": simulate.run}
+             "simulate": simulate.run, "corrupt": corrupt.run}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "  bag      inspect recordings (ROS 1 / ROS 2 sqlite3 / mcap)\n"
                     "  convert  datasets and bags -> bags (ROS 2 mcap/sqlite3, ROS 1)\n"
                     "  drivers  record Velodyne, ARS548 and camera drivers into a bag\n"
-                    "  simulate a seeded drive with LiDAR, cameras, radars and ground truth\n\n"
+                    "  simulate a seeded drive with LiDAR, cameras, radars and ground truth\n"
+                    "  corrupt  apply a seeded sensor corruption (fog, dropout, misalignment, ...) to a bag\n\n"
                     "Run `fusion-stack COMMAND --help` for each command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     bag.add_parser(sub)
     drivers.add_parser(sub)
     simulate.add_parser(sub)
+    corrupt.add_parser(sub)
     return parser
 
 

@@ -150,8 +150,11 @@ class NuScenesInfoDataset:
                 if k.shape != (3, 3):
                     raise RecordingError(f"expected a 3x3 camera matrix, got shape {k.shape}", source=self._source,
                                          field=f"{w}.cam2img")
+                # an entry may carry its image size (as mmdet3d's KITTI infos and our simulator do)
+                size = (int(entry["width"]), int(entry["height"])) if "width" in entry and "height" in entry \
+                    else self.image_size
                 try:
-                    camera = PinholeCamera(width=self.image_size[0], height=self.image_size[1], fx=k[0, 0],
+                    camera = PinholeCamera(width=size[0], height=size[1], fx=k[0, 0],
                                            fy=k[1, 1], cx=k[0, 2], cy=k[1, 2], skew=k[0, 1])
                 except CalibrationError as err:
                     raise RecordingError(err.reason, source=self._source, field=f"{w}.cam2img") from err

@@ -131,7 +131,8 @@ def _keyframe(out: Path, cloud: PointCloud, ego: EgoPose, boxes: Boxes3D, truth:
         cv2.imwrite(str(out / iname), cv2.cvtColor(rect, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         cam2ego = rig.sensor2base(cid)
         lidar2cam = cam2ego.inverse() @ lidar2ego
-        images[cid] = {"img_path": iname, "cam2img": cam.K.tolist(), "cam2ego": cam2ego.as_matrix().tolist(),
+        images[cid] = {"img_path": iname, "width": cam.width, "height": cam.height, "cam2img": cam.K.tolist(),
+                       "cam2ego": cam2ego.as_matrix().tolist(),
                        "lidar2cam": lidar2cam.as_matrix().tolist(), "timestamp": img.stamp_ns * 1e-9,
                        "sample_data_token": f"{cid}_{_us(img.stamp_ns)}"}
     instances = []

@@ -101,7 +101,7 @@ def test_the_bag_replays_through_open_recording(bags: tuple[Path, Path, Simulati
 def test_nuscenes_info_folder_loads(tmp_path: Path) -> None:
     summary = simulate(seed=7, duration_s=DURATION, out=tmp_path / "ds", output_format="nuscenes")
     assert summary.keyframes == 2
-    ds = open_nuscenes_info(tmp_path / "ds" / "info.json", image_size=(640, 360))
+    ds = open_nuscenes_info(tmp_path / "ds" / "info.json")  # no special case: sizes are in the file
     assert len(ds) == 2
     frame = ds.frame(1)
     cloud, boxes = frame.get("LIDAR_TOP"), frame.get("ground_truth")
