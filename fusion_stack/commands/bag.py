@@ -35,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     conv = sub.add_parser("convert", help="convert a dataset or bag into a bag (ROS 2 mcap/sqlite3 or ROS 1)",
                           description="Convert SRC into a bag at DST, with a progress bar. SRC is a bag "
                                       "(ROS 1 .bag, ROS 2 folder, .mcap, .db3), an mmdet3d nuScenes info file "
-                                      "(.json/.pkl), a KITTI object folder (with calib/, velodyne/, ...) or an "
+                                      "(.json/.pkl), a nuScenes dataroot (v1.0-*/ tables), a KITTI object folder "
+                                      "(with calib/, velodyne/, ...) or an "
                                       "Argoverse 2 log folder. A DST ending in .bag is written as ROS 1, anything "
                                       "else as a ROS 2 bag folder. Bag to bag keeps topic names and log stamps; "
                                       "datasets get /<sensor>/<kind> topics, the rig goes to /tf_static and "
@@ -50,10 +51,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def dataset_kind(path: Path) -> str | None:
-    """``nuscenes``, ``kitti``, ``av2`` for dataset inputs, None for a recording."""
+    """``nuscenes`` (info file), ``nuscenes-tables``, ``kitti``, ``av2`` for dataset inputs, None for a recording."""
     if path.is_file() and path.suffix in (".json", ".pkl"):
         return "nuscenes"
     if path.is_dir():
+        if any(path.glob("v1.0-*/sample.json")):
+            return "nuscenes-tables"
         if (path / "calib").is_dir() and (path / "velodyne").is_dir():
             return "kitti"
         if (path / "city_SE3_egovehicle.feather").exists():
@@ -67,6 +70,11 @@ def open_dataset(path: Path, kind: str) -> Any:
         from fusion_stack.io.nuscenes_dataset import open_nuscenes_info
 
         return open_nuscenes_info(path)
+    if kind == "nuscenes-tables":
+        from fusion_stack.io.nuscenes_tables import open_nuscenes_tables
+
+        version = sorted(p.parent.name for p in path.glob("v1.0-*/sample.json"))[0]
+        return open_nuscenes_tables(path, version=version)
     if kind == "kitti":
         from fusion_stack.io.kitti_dataset import open_kitti_object
 

@@ -38,6 +38,19 @@ class SimulationSummary:
     wall_time_s: float
 
 
+NUSCENES_TABLES_VERSION = "v1.0-sim"
+
+
+def _write_tables(folder: Path, seed: int) -> None:
+    """The official nuScenes tables of the keyframes just written as an info folder (same frames and rig)."""
+    from fusion_stack.io.nuscenes_dataset import open_nuscenes_info
+    from fusion_stack.io.nuscenes_tables import write_nuscenes_tables
+
+    info = open_nuscenes_info(folder / "info.json")
+    write_nuscenes_tables(folder, info.frames(), info.rig, version=NUSCENES_TABLES_VERSION,
+                          scene_name=f"sim-seed-{seed}", log_name=f"sim-seed-{seed}", location="fusion_stack-sim")
+
+
 def simulate(*, seed: int, duration_s: float, out: str | os.PathLike[str],
              rig: Rig | str | os.PathLike[str] | None = None, output_format: str = "rosbag",
              preview: bool = False, compress_images: bool = True,
@@ -45,8 +58,10 @@ def simulate(*, seed: int, duration_s: float, out: str | os.PathLike[str],
     """Simulate ``duration_s`` seconds of driving in the scene of ``seed`` and write it to ``out``.
 
     ``rig``: a Rig, a rig file path, or None for :func:`fusion_stack.sim.rig.default_rig`. ``output_format``:
-    ``"rosbag"`` (``out`` is the new bag directory, mcap) or ``"nuscenes"`` (``out`` is a new folder with
-    ``info.json``). ``preview`` also writes ``<out>.preview.png`` (see :mod:`fusion_stack.sim.preview`).
+    ``"rosbag"`` (``out`` is the new bag directory, mcap) or ``"nuscenes"`` (``out`` is a new folder with the
+    mmdet3d ``info.json`` and the official nuScenes tables in ``out/v1.0-sim/``, readable with
+    :func:`fusion_stack.io.nuscenes_tables.open_nuscenes_tables` (``version="v1.0-sim"``)).
+    ``preview`` also writes ``<out>.preview.png`` (see :mod:`fusion_stack.sim.preview`).
     ``compress_images``: JPEG images in the bag. ``progress(done, total)`` is called after each measurement.
     Same seed, duration and rig give byte-identical output.
     """
@@ -84,6 +99,7 @@ def simulate(*, seed: int, duration_s: float, out: str | os.PathLike[str],
         write_rosbag(stream, out_path, the_rig, compress_images=compress_images, on_sample=on_sample)
     else:
         keyframes = write_nuscenes_info(stream, out_path, the_rig, on_sample=on_sample)
+        _write_tables(out_path, seed)
     preview_path = None
     if want_preview:
         from fusion_stack.sim.preview import save_preview

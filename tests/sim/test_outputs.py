@@ -112,6 +112,15 @@ def test_nuscenes_info_folder_loads(tmp_path: Path) -> None:
     extras = ds.box_extras(1)
     assert extras["num_lidar_pts"].sum() > 100
     assert ds.rig.sensor("CAM_FRONT").camera is not None
+    # the same keyframes in the official table format
+    from fusion_stack.io.nuscenes_tables import open_nuscenes_tables
+
+    tables = open_nuscenes_tables(tmp_path / "ds", version="v1.0-sim")
+    assert len(tables) == 2
+    again = tables.boxes(1)
+    assert len(again) == len(boxes) and again.label_names() == boxes.label_names()
+    np.testing.assert_allclose(again.centers, boxes.centers, atol=1e-4)
+    assert len(tables.lidar(1)) == len(cloud)
 
 
 def test_box_truth_counts_match_the_sweep(scene: Scene, rig: Rig) -> None:
