@@ -11,8 +11,9 @@ from pathlib import Path
 from types import MappingProxyType
 
 from fusion_stack.calibration.errors import CalibrationError
-from fusion_stack.calibration.kitti import load_kitti_calib, load_kitti_info, save_kitti_calib
+from fusion_stack.calibration.kitti import KITTI_IMAGE_SIZE, load_kitti_calib, load_kitti_info, save_kitti_calib
 from fusion_stack.calibration.nuscenes import (
+    NUSCENES_IMAGE_SIZE,
     load_nuscenes_info,
     load_nuscenes_tables,
     save_nuscenes_info,
@@ -51,9 +52,8 @@ def _load_rig(path: Path, opts: LoadOptions) -> Rig:
 
 
 def _load_kitti(path: Path, opts: LoadOptions) -> Rig:
-    if opts.image_size is None:
-        return load_kitti_calib(path, name=opts.name, rotation_atol=opts.rotation_atol)
-    return load_kitti_calib(path, image_size=opts.image_size, name=opts.name, rotation_atol=opts.rotation_atol)
+    return load_kitti_calib(path, image_size=opts.image_size or KITTI_IMAGE_SIZE, name=opts.name,
+                            rotation_atol=opts.rotation_atol)
 
 
 def _load_kitti_info(path: Path, opts: LoadOptions) -> Rig:
@@ -61,15 +61,12 @@ def _load_kitti_info(path: Path, opts: LoadOptions) -> Rig:
 
 
 def _load_nuscenes(path: Path, opts: LoadOptions) -> Rig:
-    if opts.image_size is None:
-        return load_nuscenes_tables(path, name=opts.name or "nuscenes")
-    return load_nuscenes_tables(path, image_size=opts.image_size, name=opts.name or "nuscenes")
+    return load_nuscenes_tables(path, image_size=opts.image_size or NUSCENES_IMAGE_SIZE, name=opts.name or "nuscenes")
 
 
 def _load_nuscenes_info(path: Path, opts: LoadOptions) -> Rig:
-    if opts.image_size is None:
-        return load_nuscenes_info(path, name=opts.name, rotation_atol=opts.rotation_atol)
-    return load_nuscenes_info(path, image_size=opts.image_size, name=opts.name, rotation_atol=opts.rotation_atol)
+    return load_nuscenes_info(path, image_size=opts.image_size or NUSCENES_IMAGE_SIZE, name=opts.name,
+                              rotation_atol=opts.rotation_atol)
 
 
 def _load_opencalib(path: Path, opts: LoadOptions) -> Rig:

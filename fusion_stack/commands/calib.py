@@ -80,11 +80,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _load(args: argparse.Namespace, path: Path) -> Rig:
     from fusion_stack.calibration.formats import LoadOptions, load_any
+    from fusion_stack.geometry.rotations import ROTATION_ATOL
 
-    opts = LoadOptions(image_size=args.image_size, name=args.name)
-    if args.rotation_tolerance is not None:
-        opts = LoadOptions(image_size=args.image_size, name=args.name, rotation_atol=args.rotation_tolerance)
-    return load_any(path, args.fmt, opts)
+    atol = ROTATION_ATOL if args.rotation_tolerance is None else args.rotation_tolerance
+    return load_any(path, args.fmt, LoadOptions(image_size=args.image_size, name=args.name, rotation_atol=atol))
 
 
 def _describe(rig: Rig) -> str:
