@@ -11,12 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from fusion_stack import __version__
-from fusion_stack.commands import bag, calib, corrupt, drivers, simulate
+from fusion_stack.commands import bag, calib, corrupt, drivers, launch, replay, simulate
 from fusion_stack.errors import FusionStackError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _COMMANDS = {"calib": calib.run, "bag": bag.run, "convert": bag.run, "drivers": drivers.run,
-             "simulate": simulate.run, "corrupt": corrupt.run}
+             "simulate": simulate.run, "corrupt": corrupt.run, "replay": replay.run_replay, "demo": replay.run_demo,
+             "launch": launch.run}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "  convert  datasets and bags -> bags (ROS 2 mcap/sqlite3, ROS 1)\n"
                     "  drivers  record Velodyne, ARS548 and camera drivers into a bag\n"
                     "  simulate a seeded drive with LiDAR, cameras, radars and ground truth\n"
-                    "  corrupt  apply a seeded sensor corruption (fog, dropout, misalignment, ...) to a bag\n\n"
+                    "  corrupt  apply a seeded sensor corruption (fog, dropout, misalignment, ...) to a bag\n"
+                    "  replay   run fusion pipelines over a bag or dataset: detections, metrics, latency, pictures\n"
+                    "  demo     simulate a drive and compare LiDAR, camera, radar, data- and decision-level fusion\n"
+                    "  launch   run a ROS 2 launch file of launch/ (the nodes as processes)\n\n"
                     "Run `fusion-stack COMMAND --help` for each command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -41,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     drivers.add_parser(sub)
     simulate.add_parser(sub)
     corrupt.add_parser(sub)
+    replay.add_parser(sub)
+    launch.add_parser(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fusion_stack.errors import FusionStackError
+from fusion_stack.io.dataset_reader import dataset_kind, open_dataset
 
 EXIT_OK, EXIT_INVALID = 0, 1
 GAP_FACTOR = 3.0  # a gap is an interval longer than this many median periods
@@ -48,40 +49,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     conv.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these topics (bags)")
     conv.add_argument("--skip-bad-messages", action="store_true",
                       help="skip and count messages that cannot be read instead of stopping")
-
-
-def dataset_kind(path: Path) -> str | None:
-    """``nuscenes`` (info file), ``nuscenes-tables``, ``kitti``, ``av2`` for dataset inputs, None for a recording."""
-    if path.is_file() and path.suffix in (".json", ".pkl"):
-        return "nuscenes"
-    if path.is_dir():
-        if any(path.glob("v1.0-*/sample.json")):
-            return "nuscenes-tables"
-        if (path / "calib").is_dir() and (path / "velodyne").is_dir():
-            return "kitti"
-        if (path / "city_SE3_egovehicle.feather").exists():
-            return "av2"
-    return None
-
-
-def open_dataset(path: Path, kind: str) -> Any:
-    """Open a dataset reader of ``kind`` at ``path``."""
-    if kind == "nuscenes":
-        from fusion_stack.io.nuscenes_dataset import open_nuscenes_info
-
-        return open_nuscenes_info(path)
-    if kind == "nuscenes-tables":
-        from fusion_stack.io.nuscenes_tables import open_nuscenes_tables
-
-        version = sorted(p.parent.name for p in path.glob("v1.0-*/sample.json"))[0]
-        return open_nuscenes_tables(path, version=version)
-    if kind == "kitti":
-        from fusion_stack.io.kitti_dataset import open_kitti_object
-
-        return open_kitti_object(path)
-    from fusion_stack.io.av2_dataset import open_av2_log
-
-    return open_av2_log(path)
 
 
 def _fmt_ns(ns: int) -> str:

@@ -54,27 +54,12 @@ def _split(spec: str, flag: str) -> tuple[str, str]:
     return sensor, source
 
 
-def packet_source(source: str) -> Any:
-    """A packet source from its spec: ``udp://HOST:PORT``, a ``.pcap`` file or a bag path."""
-    from fusion_stack.drivers.bag_source import BagPacketSource
-    from fusion_stack.drivers.pcap import PcapSource
-    from fusion_stack.drivers.udp_source import UdpSource
-
-    if source.startswith("udp://"):
-        host, _, port = source[len("udp://"):].rpartition(":")
-        if not port.isdigit():
-            raise FusionStackError(f"expected udp://HOST:PORT, got {source!r}", field="source")
-        return UdpSource(host or "0.0.0.0", int(port))
-    if source.endswith(".pcap"):
-        return PcapSource(source)
-    return BagPacketSource(source)
-
-
 def _record(args: argparse.Namespace) -> int:
     from fusion_stack.calibration.rig_file import load_rig
     from fusion_stack.drivers.camera import CameraDriver
     from fusion_stack.drivers.packet_driver import ars548_driver, velodyne_driver
     from fusion_stack.drivers.record import record_drivers
+    from fusion_stack.drivers.source_spec import packet_source
 
     if args.out.exists():
         raise FusionStackError("exists already; choose a new path (nothing is overwritten)", source=str(args.out))

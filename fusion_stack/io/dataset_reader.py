@@ -3,8 +3,10 @@ the sensor ids of the non-sensor samples, and the flattening of frames into one 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from fusion_stack.calibration.rig import Rig
 from fusion_stack.types import FrameSet, Sample
@@ -35,3 +37,38 @@ def frame_samples(frames: Iterable[FrameSet]) -> Iterator[Sample]:
     """The samples of each frame sorted by stamp (ties: sensor id), frame after frame."""
     for fs in frames:
         yield from sorted(fs, key=lambda s: (s.stamp_ns, s.sensor_id))
+
+
+def dataset_kind(path: str | os.PathLike[str]) -> str | None:
+    """``nuscenes`` (info file), ``nuscenes-tables``, ``kitti``, ``av2`` for dataset inputs, None for a recording."""
+    path = Path(path)
+    if path.is_file() and path.suffix in (".json", ".pkl"):
+        return "nuscenes"
+    if path.is_dir():
+        if any(path.glob("v1.0-*/sample.json")):
+            return "nuscenes-tables"
+        if (path / "calib").is_dir() and (path / "velodyne").is_dir():
+            return "kitti"
+        if (path / "city_SE3_egovehicle.feather").exists():
+            return "av2"
+    return None
+
+
+def open_dataset(path: str | os.PathLike[str], kind: str) -> Any:
+    """Open a dataset reader of ``kind`` at ``path``."""
+    if kind == "nuscenes":
+        from fusion_stack.io.nuscenes_dataset import open_nuscenes_info
+
+        return open_nuscenes_info(path)
+    if kind == "nuscenes-tables":
+        from fusion_stack.io.nuscenes_tables import open_nuscenes_tables
+
+        version = sorted(p.parent.name for p in Path(path).glob("v1.0-*/sample.json"))[0]
+        return open_nuscenes_tables(path, version=version)
+    if kind == "kitti":
+        from fusion_stack.io.kitti_dataset import open_kitti_object
+
+        return open_kitti_object(path)
+    from fusion_stack.io.av2_dataset import open_av2_log
+
+    return open_av2_log(path)

@@ -212,6 +212,22 @@ class Recording:
             last = item[1]
             yield item
 
+    def serialized_messages(self, topics: Collection[str] | None = None) -> Iterator[tuple[str, str, int, bytes]]:
+        """``(topic, message type, log stamp, CDR bytes)`` of ``topics`` (default: all topics) in log order,
+        without deserializing (ROS 1 messages are converted to CDR): what a bag player publishes."""
+        chosen = set(self.topics if topics is None else topics)
+        for conn, stamp, raw in self._raw(chosen):
+            if self.ros_version == 2:
+                yield conn.topic, conn.msgtype, stamp, bytes(raw)
+                continue
+            try:
+                cdr = self._typestore.ros1_to_cdr(raw, conn.msgtype)
+            except Exception as err:
+                self._bad("deserialize", f"cannot convert {len(raw)} bytes to CDR: {type(err).__name__}: {err}",
+                          field="serialized_data", topic=conn.topic, stamp=stamp, msgtype=conn.msgtype, cause=err)
+                continue
+            yield conn.topic, conn.msgtype, stamp, bytes(cdr)
+
     def log_stamps(self, topics: Collection[str] | None = None) -> Iterator[tuple[str, int]]:
         """(topic, log stamp) of every message of ``topics`` (default: all topics), without deserializing."""
         chosen = set(self.topics if topics is None else topics)
