@@ -59,16 +59,19 @@ class MessageCodec:
                                   msgtype=msgtype, reason_kind="deserialize") from err
 
     def decode(self, raw: bytes | memoryview, msgtype: str, *, topic: str, sensor_id: str, receive_ns: int,
-               frame_id: str | None = None) -> RecordingSample:
+               frame_id: str | None = None, stamp_zero_as_receive: bool = True) -> RecordingSample:
         """The sample of one serialized message received at ``receive_ns`` on ``topic`` from ``sensor_id``
-        (``frame_id`` overrides the header's). Raises BadMessageError (a RecordingError) naming topic and field."""
+        (``frame_id`` overrides the header's). A zero header stamp becomes ``receive_ns`` (as in bags), or stays 0
+        with ``stamp_zero_as_receive=False`` (live data: a driver that does not stamp is a fault to report).
+        Raises BadMessageError (a RecordingError) naming topic and field."""
         converter = self.converters.get(msgtype)
         if converter is None:
             raise BadMessageError("no converter for this type", source=None, field="type", topic=topic,
                                   stamp_ns=receive_ns, msgtype=msgtype, reason_kind="unknown_type")
         msg = self.deserialize(raw, msgtype, topic=topic, receive_ns=receive_ns)
         try:
-            return converter(msg, ConversionContext(topic, msgtype, int(receive_ns), sensor_id, frame_id))
+            log_ns = int(receive_ns) if stamp_zero_as_receive else 0
+            return converter(msg, ConversionContext(topic, msgtype, log_ns, sensor_id, frame_id))
         except _DECODE_ERRORS as err:
             reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
             raise BadMessageError(reason, source=None, field=getattr(err, "field", None) or "message", topic=topic,

@@ -185,6 +185,9 @@ class MultiObjectTracker:
     - ``min_birth_score``: detections scoring lower update tracks but start none.
     - ``output_coasted``: also output confirmed tracks that missed this update (predicted boxes).
     - ``output_sensor_id``: ``sensor_id`` of the output boxes.
+    - ``heading_speed_mps``: confirmed tracks faster than this (m/s) point their yaw along their filtered
+      velocity (detectors' headings are often ambiguous by pi); slower tracks keep the smoothed heading, whose
+      sign follows the last motion. ``inf`` disables it.
     """
 
     def __init__(
@@ -204,6 +207,7 @@ class MultiObjectTracker:
         min_birth_score: float = 0.0,
         output_coasted: bool = False,
         output_sensor_id: str = "tracker",
+        heading_speed_mps: float = 1.0,
     ) -> None:
         names = tuple(str(n) for n in class_names)
         if not names or len(set(names)) != len(names):
@@ -232,6 +236,11 @@ class MultiObjectTracker:
         if not isinstance(output_sensor_id, str) or not output_sensor_id:
             raise AlignmentError(f"expected a non-empty string, got {output_sensor_id!r}", field="output_sensor_id")
         self.output_sensor_id = output_sensor_id
+        hs = float(heading_speed_mps)
+        if math.isnan(hs) or hs < 0.0:
+            raise AlignmentError(f"expected a number >= 0 (inf allowed), got {heading_speed_mps!r}",
+                                 field="heading_speed_mps")
+        self.heading_speed_mps = hs
         self.reset()
 
     # --- state ----------------------------------------------------------------------------------------------
@@ -378,7 +387,9 @@ class MultiObjectTracker:
             a = self.box_smoothing
             self._z[t] = (1 - a) * self._z[t] + a * centers[d, 2]
             self._size[t] = (1 - a) * self._size[t] + a * sizes[d]
-            h = (1 - a) * self._heading[t] + a * heading[d]
+            # a box's heading axis is ambiguous by pi: take the detection's direction nearest the track's
+            same = np.sum(heading[d] * self._heading[t], axis=1, keepdims=True) >= 0
+            h = (1 - a) * self._heading[t] + a * np.where(same, heading[d], -heading[d])
             norm = np.linalg.norm(h, axis=1, keepdims=True)
             self._heading[t] = np.where(norm > 1e-9, h / np.maximum(norm, 1e-12), heading[d])
             self._score[t] = (1 - a) * self._score[t] + a * scores[d]
@@ -436,6 +447,11 @@ class MultiObjectTracker:
         idx = idx[np.argsort(self._ids[idx], kind="stable")]
         centers = np.concatenate([self._X[idx, :2], self._z[idx, None]], axis=1)
         velocities = np.concatenate([self._X[idx, 2:], np.zeros((len(idx), 1))], axis=1)
+        speed = np.hypot(self._X[idx, 2], self._X[idx, 3])
+        moving = speed > self.heading_speed_mps
+        if moving.any():  # moving: the heading is the direction of travel (and stays so when it stops)
+            along = self._X[idx[moving], 2:4] / speed[moving, None]
+            self._heading[idx[moving]] = along
         yaws = np.arctan2(self._heading[idx, 1], self._heading[idx, 0])
         return Boxes3D(
             detections.stamp_ns, detections.frame_id, self.output_sensor_id, centers.reshape(-1, 3),

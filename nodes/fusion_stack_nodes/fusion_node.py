@@ -78,9 +78,11 @@ class FusionNode(LifecycleNode):
         self._pubs: dict[str, Any] = {}
         self._last_missing: frozenset[str] = frozenset()
         self.published = 0
+        self.autostart_failed = False
         if self.p_autostart:
-            self.trigger_configure()
-            self.trigger_activate()
+            ok = (self.trigger_configure() == TransitionCallbackReturn.SUCCESS
+                  and self.trigger_activate() == TransitionCallbackReturn.SUCCESS)
+            self.autostart_failed = not ok
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -141,6 +143,14 @@ class FusionNode(LifecycleNode):
         return out
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._subscribe()
+        except (ImportError, ValueError) as err:  # rclpy would swallow it: say why
+            self.get_logger().error(f"activate failed: {err}")
+            return TransitionCallbackReturn.FAILURE
+        return super().on_activate(state)
+
+    def _subscribe(self) -> None:
         for topic, msgtype, sid in self._inputs:
             qos = ODOMETRY_QOS if sid == "ego_pose" else sensor_qos(self.p_reliable)
 
@@ -150,7 +160,6 @@ class FusionNode(LifecycleNode):
             self._subs.append(self.create_subscription(message_class(msgtype), topic, callback, qos, raw=True))
         self._timers = [self.create_timer(self.p_poll, self.on_poll),
                         self.create_timer(self.p_diag, self.on_diagnostics)]
-        return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         for s in self._subs:
@@ -175,7 +184,8 @@ class FusionNode(LifecycleNode):
         """Decode, check and push one message; never raises (bad messages are counted)."""
         now = now_ns(self)
         try:
-            sample = self.codec.decode(raw, msgtype, topic=topic, sensor_id=sensor_id, receive_ns=now)
+            sample = self.codec.decode(raw, msgtype, topic=topic, sensor_id=sensor_id, receive_ns=now,
+                                       stamp_zero_as_receive=False)
         except BadMessageError as err:
             self._reject(sensor_id, reject_reason(err), now, str(err))
             return
@@ -228,6 +238,10 @@ def main(args: list[str] | None = None) -> int:
     """``ros2 run fusion_stack_nodes fusion_node`` / ``python -m fusion_stack_nodes.fusion_node``."""
     rclpy.init(args=args if args is not None else sys.argv)
     node = FusionNode()
+    if node.autostart_failed:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        return 1
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):

@@ -54,9 +54,16 @@ CLOCK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=Rel
 
 
 def declare(node: Node, name: str, default: Any, description: str) -> Any:
-    """Declare a parameter with its description and return its value."""
-    node.declare_parameter(name, default, ParameterDescriptor(description=description))
-    return node.get_parameter(name).value
+    """Declare a parameter with its description and return its value (numbers: ``5`` is as good as ``5.0``, as
+    launch files and ``-p`` write them)."""
+    dynamic = isinstance(default, float)
+    node.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=dynamic))
+    value = node.get_parameter(name).value
+    if dynamic:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"parameter {name!r} must be a number, got {value!r}")
+        return float(value)
+    return value
 
 
 def now_ns(node: Node) -> int:

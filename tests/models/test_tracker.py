@@ -438,3 +438,23 @@ def test_tracks_follow_simulated_truth_one_to_one(sim_truth_in_map: list[Boxes3D
     assert len(set(trk_ids)) == len(trk_ids), "a track followed several ground-truth objects"
     assert set(gt_ids) == set(np.concatenate([g.track_ids for g in sim_truth_in_map]).tolist())
     assert np.mean(verr) < 0.4 and np.percentile(verr, 95) < 0.8, (np.mean(verr), np.percentile(verr, 95))
+
+
+def test_yaw_follows_the_direction_of_travel_when_detections_flip_by_pi() -> None:
+    tracker = MultiObjectTracker(class_names=CLASSES, min_hits=2)
+    rng = np.random.default_rng(4)
+    heading = np.deg2rad(30.0)
+    v = 8.0 * np.array([np.cos(heading), np.sin(heading)])
+    out = None
+    for f in range(30):
+        b = dets(T0 + f * DT_NS, v * f * DT_NS * 1e-9 + rng.normal(0, 0.05, 2))
+        flipped = heading + (np.pi if f % 2 else 0.0)  # an L-shape fit cannot tell front from back
+        b = Boxes3D(b.stamp_ns, b.frame_id, b.sensor_id, b.centers, b.sizes, [flipped], b.labels, b.class_names,
+                    b.scores, b.velocities)
+        out = tracker.update(b)
+    assert out is not None and len(out) == 1
+    assert abs(np.angle(np.exp(1j * (out.yaws[0] - heading)))) < np.deg2rad(3)
+    static = MultiObjectTracker(class_names=CLASSES, min_hits=1, heading_speed_mps=np.inf)
+    for f in range(5):
+        out = static.update(dets(T0 + f * DT_NS, [[0.0, 0.0]]))
+    assert out is not None and abs(out.yaws[0]) < 1e-9  # not moving: the detections' heading

@@ -40,14 +40,16 @@ def ros_available() -> tuple[bool, str]:
 
 
 @pytest.fixture
-def ros_env(worker_id: str) -> Iterator[dict[str, str]]:
+def ros_env(worker_id: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment of the ROS processes of one test (loopback only, a domain of its own)."""
     ok, why = ros_available()
     if not ok:
         pytest.skip(f"rclpy is not installed in this interpreter (run scripts/setup_ros.sh): {why}")
     worker = int(worker_id[2:]) if worker_id.startswith("gw") else 0
     domain = 20 + (worker * 20 + next(_COUNTER)) % 80
-    env = {"ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    env = {"ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+           "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4", "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+           "ROS_LOG_DIR": str(tmp_path / "ros_log")}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -42,6 +42,8 @@ def _run(nodes: list[NodeSpec], env: dict[str, str], *, timeout_s: float, linger
     try:
         why = group.wait(timeout_s=timeout_s)
         assert why == "shutdown", (why, lines[-30:])
+        ended = [n.name for n in nodes if n.shutdown_on_exit]
+        assert all(group.exit_codes.get(n) == 0 for n in ended), (group.exit_codes, lines[-30:])
         time.sleep(linger_s)  # the fusion node and the recorder finish what is in flight
     finally:
         group.stop()
@@ -132,10 +134,10 @@ def test_dying_camera_is_flagged_and_recovers_while_detections_go_on(ros_env: di
                                              "topics": f"[/decision_level/detections={DETECTIONS}, "
                                                        f"/diagnostics={DIAGNOSTICS}]"}),
         _node("bag_player", "player", {"bag": str(ros_drive), "rate": "0.25", "start_delay_s": "1.0",
-                                       "mute": f"[{topic}@0.7:1.3]",
+                                       "mute": f'["{topic}@0.7:1.3"]',
                                        "wait_for_subscribers": "[/ego_pose/odom, /diagnostics]"}, shutdown=True),
     ]
-    _run(nodes, ros_env, timeout_s=240)
+    lines = _run(nodes, ros_env, timeout_s=240)
     with open_recording(ros_drive, topics=[topic]) as r:
         t0 = r.recorded_start_ns
         cam = [s.stamp_ns for s in r]
@@ -148,7 +150,7 @@ def test_dying_camera_is_flagged_and_recovers_while_detections_go_on(ros_env: di
             if st.name.endswith("CAM_FRONT"):
                 levels.append((int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec), int(st.level)))
     stale = [t for t, lv in levels if lv == STALE and last_before < t < first_after]
-    assert stale, levels[:20]
+    assert stale, (levels[:20], lines[-20:])
     period = 1e9 / 12
     assert stale[0] - last_before <= 2.5 * period  # flagged within 1.5 periods + the diagnostics tick
     assert any(lv == OK for t, lv in levels if t > first_after + 0.2e9)  # recovers
@@ -183,7 +185,7 @@ pts = np.zeros((10, 3), np.float32)
 lidar.publish(b"\x00\x01\x00\x00" + b"\xff" * 13)                                      # malformed
 lidar.publish(codec.encode(PointCloud(0, "lidar_top", "LIDAR_TOP", pts))[1])              # zero stamp
 lidar.publish(codec.encode(PointCloud(now + 60 * 10**9, "lidar_top", "LIDAR_TOP", pts))[1])  # from the future
-img = Image(encoding="yuv422", height=2, width=2, step=4, data=bytes(8))                 # unsupported encoding
+img = Image(encoding="32FC3", height=2, width=2, step=24, data=bytes(48))               # not a camera encoding
 img.header.stamp.sec = now // 10**9
 cam.publish(img)
 for _ in range(30):
@@ -204,13 +206,14 @@ def test_bad_messages_are_counted_in_diagnostics_and_the_node_lives(ros_env: dic
         _node("topic_recorder", "recorder", {"out": str(rec), "topics": f"[/diagnostics={DIAGNOSTICS}]",
                                              "duration_s": "60"}),
     ]
-    group = ProcessGroup(nodes, env=ros_env)
+    lines: list[str] = []
+    group = ProcessGroup(nodes, env=ros_env, on_output=lambda n, line: lines.append(f"[{n}] {line}"))
     group.start()
     try:
         proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=90)
         assert proc.returncode == 0, proc.stderr[-2000:]
         time.sleep(1.5)
-        assert set(group.running()) == {"fusion", "recorder"}  # the node did not die
+        assert set(group.running()) == {"fusion", "recorder"}, lines[-30:]  # the node did not die
     finally:
         group.stop()
     final: dict[str, dict[str, str]] = {}

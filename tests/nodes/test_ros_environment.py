@@ -3,9 +3,10 @@ wheels and two generated (vision_msgs, tf2_msgs), working between real processes
 
 Every test runs its ROS processes with ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` (Kilted ignores
 ``ROS_LOCALHOST_ONLY``), a ``ROS_DOMAIN_ID`` of its own (taken with a file lock, so that xdist workers and other test
-runs on the same machine never share one) and topic names of its own. Every wait has a deadline. The module is
+runs on the same machine never share one) and topic names of its own. Every wait has a deadline. The ROS tests are
 skipped, with the reason, only when rclpy does not import in this interpreter (no ROS installed); the check that
-the library itself stays free of ROS imports always runs.
+the library itself stays free of ROS imports always runs. rclpy is only ever imported in child processes: importing
+it starts native threads (LTTng tracing) that the other tests of an xdist worker should not inherit across fork().
 """
 
 from __future__ import annotations
@@ -25,15 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:
-    import rclpy  # noqa: F401
-
-    _NO_RCLPY = ""
-except ImportError as err:
-    _NO_RCLPY = f"rclpy is not importable in this interpreter ({err}): install ROS 2 with scripts/setup_ros.sh " \
-        "(docs/ros.md)"
-needs_rclpy = pytest.mark.skipif(bool(_NO_RCLPY), reason=_NO_RCLPY)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,6 +105,19 @@ def transforms():
 def report(**kw):
     print("REPORT " + json.dumps(kw), flush=True)
 
+
+if role == "check":  # no graph: every package imports, and the generated vision_msgs has the shipped fields
+    import rclpy.lifecycle
+    import vision_msgs.msg as vm
+    from lifecycle_msgs.msg import State
+    from sensor_msgs.msg import CameraInfo, Image
+    from visualization_msgs.msg import MarkerArray
+
+    classes = [Detection3DArray, TFMessage, PointCloud2, Image, CameraInfo, MarkerArray, DiagnosticArray, State]
+    report(equal=[c() == c() for c in classes], lifecycle_node=hasattr(rclpy.lifecycle, "LifecycleNode"),
+           fields={n: list(c.get_fields_and_field_types()) for n, c in vars(vm).items()
+                   if hasattr(c, "get_fields_and_field_types")})
+    sys.exit(0)
 
 rclpy.init()
 node = rclpy.create_node(f"{role}_{prefix.strip('/').replace('/', '_')}")
@@ -229,6 +234,24 @@ finally:
 '''
 
 
+_RCLPY_CHECK: list[str] = []
+
+
+@pytest.fixture
+def needs_rclpy() -> None:
+    """Skips the test when rclpy does not import in this interpreter (checked once, in a child process)."""
+    if not _RCLPY_CHECK:
+        try:
+            proc = subprocess.run([sys.executable, "-c", "import rclpy"], capture_output=True, text=True, timeout=120)
+            why = "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["?"])[-1]
+        except (OSError, subprocess.TimeoutExpired) as err:
+            why = str(err)
+        _RCLPY_CHECK.append(why)
+    if _RCLPY_CHECK[0]:
+        pytest.skip(f"rclpy is not importable in this interpreter ({_RCLPY_CHECK[0]}): install ROS 2 with "
+                    "scripts/setup_ros.sh (docs/ros.md)")
+
+
 @pytest.fixture
 def ros_domain() -> Iterator[int]:
     """A ROS_DOMAIN_ID that no other test, xdist worker or concurrent test run on this machine holds: the first
@@ -305,29 +328,26 @@ def _pair(tmp_path: Path, domain: int, transports: str, first: str, second: str,
     return first_result, second_result
 
 
-@needs_rclpy
-def test_message_packages_import_and_match_the_shipped_definitions() -> None:
-    from diagnostic_msgs.msg import DiagnosticArray
-    from lifecycle_msgs.msg import State
-    from rclpy.lifecycle import LifecycleNode  # noqa: F401
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-    from tf2_msgs.msg import TFMessage
-    from vision_msgs.msg import Detection3DArray
-    from visualization_msgs.msg import MarkerArray
-
-    for cls in (Detection3DArray, TFMessage, PointCloud2, Image, CameraInfo, MarkerArray, DiagnosticArray, State):
-        assert cls() == cls()
-    # The generated vision_msgs is built from the .msg files fusion_stack ships (the bag readers' definitions).
-    import vision_msgs.msg as vm
-
+@pytest.mark.usefixtures("needs_rclpy")
+def test_message_packages_import_and_match_the_shipped_definitions(tmp_path: Path) -> None:
+    """Every package imports in the venv's interpreter; the generated vision_msgs is built from the .msg files that
+    fusion_stack ships (the bag readers' definitions) and has the rest of vision_msgs 4.x."""
+    script = tmp_path / "ros_peer.py"
+    script.write_text(PEER, encoding="utf-8")
+    proc = _start("check", "/unused", 60.0, _ros_env(1, "UDPv4", tmp_path / "ros_log"), script)
+    rc, out, report = _finish(proc, 60.0)
+    assert rc == 0, out[-3000:]
+    assert report["equal"] == [True] * 8 and report["lifecycle_node"]
     msg_dir = REPO_ROOT / "fusion_stack" / "io" / "msg" / "vision_msgs" / "msg"
     for path in sorted(msg_dir.glob("*.msg")):
-        fields = [line.split()[1] for line in path.read_text().splitlines()
+        fields = [line.split()[1] for line in path.read_text(encoding="utf-8").splitlines()
                   if line.strip() and not line.lstrip().startswith("#")]
-        assert list(getattr(vm, path.stem).get_fields_and_field_types()) == fields, path.name
+        assert report["fields"][path.stem] == fields, path.name
+    assert {"Detection2DArray", "BoundingBox2DArray", "BoundingBox3DArray", "Classification", "LabelInfo",
+            "VisionClass", "VisionInfo", "Point2D", "Pose2D"} <= set(report["fields"])
 
 
-@needs_rclpy
+@pytest.mark.usefixtures("needs_rclpy")
 @pytest.mark.parametrize("transports", ["UDPv4", "DEFAULT"])
 def test_detections_and_point_cloud_cross_processes_intact(tmp_path: Path, ros_domain: int, transports: str) -> None:
     """A publisher process and a subscriber process: Detection3DArray, a 1 MiB PointCloud2 and a TFMessage arrive
@@ -345,7 +365,7 @@ def test_detections_and_point_cloud_cross_processes_intact(tmp_path: Path, ros_d
     assert sub["hashes"] == UPSTREAM_HASHES
 
 
-@needs_rclpy
+@pytest.mark.usefixtures("needs_rclpy")
 def test_lifecycle_node_driven_through_lifecycle_services(tmp_path: Path, ros_domain: int) -> None:
     """rclpy.lifecycle and lifecycle_msgs: another process configures and activates the node through its
     services; its lifecycle publisher sends only once active."""
@@ -358,7 +378,7 @@ def test_lifecycle_node_driven_through_lifecycle_services(tmp_path: Path, ros_do
     assert mgr["received"] > 0 and mgr["status"] == ["fusion", "active"]
 
 
-@needs_rclpy
+@pytest.mark.usefixtures("needs_rclpy")
 def test_wheel_bootstrapper_sets_the_library_path_of_a_clean_child(tmp_path: Path) -> None:
     """With the PyPI wheels, rclpy works only through the interpreter of its environment: a .pth file re-executes
     it with LD_LIBRARY_PATH set. A child started without that variable still imports everything."""
