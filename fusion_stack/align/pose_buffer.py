@@ -72,6 +72,7 @@ class PoseBuffer:
         self._stamps: list[int] = []
         self._quats: list[FloatArray] = []
         self._trans: list[FloatArray] = []
+        self._arrays: tuple[npt.NDArray[np.int64], FloatArray, FloatArray] | None = None  # cached for queries
 
     def __len__(self) -> int:
         return len(self._stamps)
@@ -99,6 +100,7 @@ class PoseBuffer:
             self._trans.insert(i, np.array(body2fixed.translation))
         if len(self._stamps) > self.capacity:
             del self._stamps[0], self._quats[0], self._trans[0]
+        self._arrays = None
 
     def add_ego_pose(self, pose: EgoPose) -> None:
         """Insert an EgoPose (its frames must be this buffer's fixed and body frames)."""
@@ -134,9 +136,10 @@ class PoseBuffer:
             raise AlignmentError(
                 f"stamps [{t.min()}, {t.max()}] ns reach beyond the poses held [{lo}, {hi}] ns by more than "
                 f"the allowed extrapolation of {self.max_extrapolation_ns} ns", field="stamp_ns")
-        stamps = np.asarray(self._stamps, dtype=np.int64)
-        quats = np.asarray(self._quats)
-        trans = np.asarray(self._trans)
+        if self._arrays is None:
+            self._arrays = (np.asarray(self._stamps, dtype=np.int64), np.asarray(self._quats),
+                            np.asarray(self._trans))
+        stamps, quats, trans = self._arrays
         if n == 1:
             return quaternions_to_matrices(np.repeat(quats, len(t), axis=0)), np.repeat(trans, len(t), axis=0)
         i = np.clip(np.searchsorted(stamps, t, side="right"), 1, n - 1)
@@ -149,12 +152,13 @@ class PoseBuffer:
     def pose_at(self, stamp_ns: int) -> SE3:
         """``body2fixed`` at ``stamp_ns``."""
         r, t = self.poses_at([stamp_ns])
-        return SE3(r[0], t[0])
+        return SE3._trusted(r[0], t[0])  # SLERP of unit quaternions: a rotation by construction
 
     def motion(self, from_ns: int, to_ns: int) -> SE3:
         """``body@from -> body@to``: maps a point seen in the body frame at ``from_ns`` to where it is, in the
         body frame, at ``to_ns`` (static world)."""
-        return self.pose_at(to_ns).inverse() @ self.pose_at(from_ns)
+        r, t = self.poses_at([to_ns, from_ns])
+        return SE3._trusted(r[0], t[0]).inverse() @ SE3._trusted(r[1], t[1])
 
     def sensor_transform(self, src2body: SE3, from_ns: int, dst2body: SE3, to_ns: int) -> SE3:
         """``src@from -> dst@to`` for sensors mounted at ``src2body`` and ``dst2body`` (e.g. from

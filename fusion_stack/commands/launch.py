@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     group = ProcessGroup(desc.nodes, on_output=output, env=env)
     stop = threading.Event()
     previous: dict[int, Any] = {}
+    why = "failed to start"
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         why = group.wait(timeout_s=args.timeout, stop=stop)
     finally:
         codes = group.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(f"stopped ({why}): " + ", ".join(f"{k} exit {v}" for k, v in codes.items()), file=sys.stderr, flush=True)
     return EXIT_OK

@@ -119,7 +119,7 @@ def grow_rectangles(rects: npt.ArrayLike, *, min_length: npt.ArrayLike, min_widt
     return _grow_all(r, lengths, widths, vp[0], vp[1], float(away_fraction))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow_all(rects: Any, min_length: Any, min_width: Any, vx: float, vy: float, shift: float) -> Any:
     out = np.empty_like(rects)
     for k in range(rects.shape[0]):
@@ -127,7 +127,7 @@ def _grow_all(rects: Any, min_length: Any, min_width: Any, vx: float, vy: float,
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _wrap_half(yaw: float) -> float:
     """Angle in (-pi/2, pi/2]."""
     y = (yaw + np.pi / 2) % np.pi - np.pi / 2
@@ -136,7 +136,7 @@ def _wrap_half(yaw: float) -> float:
     return y
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow(r: Any, min_length: float, min_width: float, vx: float, vy: float, auto: bool, shift: float) -> Any:
     cx, cy, length, width, yaw = r[0], r[1], r[2], r[3], r[4]
     ux, uy = np.cos(yaw), np.sin(yaw)
@@ -165,7 +165,7 @@ def _grow(r: Any, min_length: float, min_width: float, vx: float, vy: float, aut
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rect_at(xy: Any, sel: Any, m: int, theta: float) -> Any:
     """(cx, cy, extent along theta, extent across, theta) of the bounding rectangle at heading theta."""
     c, s = np.cos(theta), np.sin(theta)
@@ -193,7 +193,7 @@ def _rect_at(xy: Any, sel: Any, m: int, theta: float) -> Any:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _closeness(xy: Any, sel: Any, m: int, theta: float, ox: float, oy: float) -> float:
     c, s = np.cos(theta), np.sin(theta)
     a0 = np.inf
@@ -221,7 +221,7 @@ def _closeness(xy: Any, sel: Any, m: int, theta: float, ox: float, oy: float) ->
     return score
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lshape(xy: Any, sel: Any, m: int, coarse: float, fine: float) -> float:
     ox = 0.0
     oy = 0.0
@@ -253,12 +253,12 @@ def _lshape(xy: Any, sel: Any, m: int, coarse: float, fine: float) -> float:
     return best_t
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cross(ox: float, oy: float, ax: float, ay: float, bx: float, by: float) -> float:
     return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _min_area(xy: Any, sel: Any, m: int) -> float:
     """Heading of the minimum-area rectangle (an edge of the convex hull; monotone chain hull)."""
     pts = np.empty((m, 2))
@@ -313,7 +313,7 @@ def _min_area(xy: Any, sel: Any, m: int) -> float:
     return best_t
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fit_all(xy: Any, order: Any, offsets: Any, method: int, coarse: float, fine: float, max_points: int) -> Any:
     k_n = offsets.shape[0] - 1
     out = np.full((k_n, 5), np.nan)

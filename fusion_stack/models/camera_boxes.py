@@ -44,6 +44,7 @@ bottom is hidden behind another object is placed too far.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Collection, Mapping, Sequence
@@ -264,6 +265,37 @@ class CameraBoxDetector:
                                   f"camera is {cam.width}x{cam.height}", field=f"views[{i}]")
             candidates += self._view_candidates(maps, cam, cam2out, float(ground_z))
         kept = self._merge(candidates)
+        n = len(kept)
+        return Boxes3D(stamp_ns, frame_id, sensor_id,
+                       np.array([c.center for c in kept]).reshape(n, 3),
+                       np.array([c.size for c in kept]).reshape(n, 3),
+                       np.array([c.yaw for c in kept], dtype=np.float64),
+                       np.array([c.label for c in kept], dtype=np.int64), tuple(self.class_names),
+                       scores=np.array([c.score for c in kept], dtype=np.float64).reshape(n))
+
+    def view_candidates(self, maps: ClassMaps, camera: CameraModel, cam2out: SE3, *,
+                        ground_z: float = 0.0) -> tuple[_Candidate, ...]:
+        """The unmerged candidates of one view (for callers that cache views: a view's candidates computed in the
+        vehicle frame at the image's stamp stay valid; :meth:`boxes_from_candidates` moves and merges them)."""
+        cam = _check_camera(camera, "camera")
+        if (cam.width, cam.height) != (maps.image_width, maps.image_height):
+            raise SampleError(f"maps are for a {maps.image_width}x{maps.image_height} image but the camera is "
+                              f"{cam.width}x{cam.height}", field="maps")
+        return tuple(self._view_candidates(maps, cam, cam2out, float(ground_z)))
+
+    def boxes_from_candidates(self, groups: Sequence[tuple[Sequence[_Candidate], SE3]], *, stamp_ns: int,
+                              frame_id: str, sensor_id: str = "camera") -> Boxes3D:
+        """Merge per-view candidates, each group first moved by its SE3 (its frame -> ``frame_id``, e.g. the ego
+        motion from the image's stamp), into boxes as :meth:`detect` returns them."""
+        check_header("Boxes3D", stamp_ns, frame_id, sensor_id)
+        moved: list[_Candidate] = []
+        for cands, src2dst in groups:
+            heading = src2dst.rotation[:, 0]
+            dyaw = math.atan2(heading[1], heading[0])
+            for c in cands:
+                moved.append(dataclasses.replace(c, center=src2dst.apply(np.asarray(c.center)[None])[0],
+                                                 yaw=c.yaw + dyaw))
+        kept = self._merge(moved)
         n = len(kept)
         return Boxes3D(stamp_ns, frame_id, sensor_id,
                        np.array([c.center for c in kept]).reshape(n, 3),

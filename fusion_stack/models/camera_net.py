@@ -382,6 +382,17 @@ def _as_rgb(image: CameraImage | npt.ArrayLike, field: str) -> npt.NDArray[np.ui
     return a
 
 
+def _small_rgb(image: CameraImage | npt.ArrayLike, field: str, size: tuple[int, int]
+               ) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
+    """The network input (size (width, height), RGB) of an image and the image's full (width, height): BGR images
+    are shrunk before their channels are swapped (one small copy instead of a full-size one)."""
+    if isinstance(image, CameraImage) and image.encoding == "bgr8":
+        small = resize_rgb(np.asarray(image.data), size)  # channel order does not matter to the resize
+        return np.ascontiguousarray(small[:, :, ::-1]), (image.width, image.height)
+    rgb = _as_rgb(image, field)
+    return resize_rgb(rgb, size), (int(rgb.shape[1]), int(rgb.shape[0]))
+
+
 class CameraSegmenter:
     """Per-pixel object classes of camera images with a trained :class:`SegmentationNet`.
 
@@ -425,21 +436,21 @@ class CameraSegmenter:
 
     def predict(self, image: CameraImage | npt.ArrayLike) -> ClassMaps:
         """Class probabilities of one image (a CameraImage or an (H, W, 3) uint8 RGB array)."""
-        return self._run([_as_rgb(image, "image")])[0]
+        return self._infer([_small_rgb(image, "image", self._input_size)])[0]
 
     def predict_batch(self, images: Sequence[CameraImage | npt.ArrayLike]) -> list[ClassMaps]:
         """Class probabilities of several images (any sizes; run as one batch), in input order."""
         if isinstance(images, (np.ndarray, CameraImage)) or not isinstance(images, Sequence):
             raise SampleError(f"images must be a sequence of images, got {type(images).__name__}", field="images")
-        rgbs = [_as_rgb(im, f"images[{i}]") for i, im in enumerate(images)]
-        return self._run(rgbs) if rgbs else []
+        prepared = [_small_rgb(im, f"images[{i}]", self._input_size) for i, im in enumerate(images)]
+        return self._infer(prepared) if prepared else []
 
-    def _run(self, rgbs: list[npt.NDArray[np.uint8]]) -> list[ClassMaps]:
-        small = np.stack([resize_rgb(im, self._input_size) for im in rgbs])
+    def _infer(self, prepared: list[tuple[npt.NDArray[np.uint8], tuple[int, int]]]) -> list[ClassMaps]:
+        small = np.stack([p[0] for p in prepared])
         with torch.inference_mode():
             x = normalize_images(torch.from_numpy(small).to(self._device))
             probs = self._model(x).softmax(dim=1).permute(0, 2, 3, 1).contiguous().float().cpu().numpy()
-        return [ClassMaps(p, int(im.shape[1]), int(im.shape[0]), self._class_names) for p, im in zip(probs, rgbs)]
+        return [ClassMaps(p, w, h, self._class_names) for p, (_, (w, h)) in zip(probs, prepared)]
 
 
 __all__ = ["CHECKPOINT_FORMAT", "SEGMENTATION_CLASSES", "CameraSegmenter", "ClassMaps", "ModelError",

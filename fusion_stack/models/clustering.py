@@ -123,7 +123,7 @@ def euclidean_clusters_reference(points: npt.ArrayLike, *, eps_m: float = 0.5, m
     return _finish(comp.astype(np.int64), int(min_points))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _find(parent: Any, i: int) -> int:
     while parent[i] != i:
         parent[i] = parent[parent[i]]
@@ -131,7 +131,7 @@ def _find(parent: Any, i: int) -> int:
     return i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _union(parent: Any, a: int, b: int) -> None:
     ra = _find(parent, a)
     rb = _find(parent, b)
@@ -141,7 +141,7 @@ def _union(parent: Any, a: int, b: int) -> None:
         parent[ra] = rb
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _link_cells(pts: Any, order: Any, parent: Any, box: Any, cstart: Any, a0: int, a1: int, c: int, d: int,
                 eps2: float) -> None:
     """Unite cells c and d when any of their points are within eps (skipping pairs already united)."""
@@ -168,7 +168,7 @@ def _link_cells(pts: Any, order: Any, parent: Any, box: Any, cstart: Any, a0: in
                 return
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cluster_kernel(pts: Any, lo: Any, cell: float, span: Any, eps: float) -> Any:
     """Component id (a representative point index) of every point."""
     n = pts.shape[0]
@@ -255,7 +255,7 @@ def _cluster_kernel(pts: Any, lo: Any, cell: float, span: Any, eps: float) -> An
     return root
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _canonical(comp: Any, min_points: int) -> tuple[Any, Any, Any]:
     """Labels numbered by each component's lowest point index, small components -1; CSR grouping."""
     n = comp.shape[0]

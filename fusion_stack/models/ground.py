@@ -141,14 +141,14 @@ def segment_ground(
                               (x0, y0), cell)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cell_of(x: float, y: float, x0: float, y0: float, cell: float, nx: int, ny: int) -> tuple[int, int]:
     ix = int(np.floor((x - x0) / cell))
     iy = int(np.floor((y - y0) / cell))
     return min(max(ix, 0), nx - 1), min(max(iy, 0), ny - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _envelope(values: Any, step: float) -> None:
     """In place: ``v(c) = min over c' of v(c') + step * chamfer_distance(c, c')`` (8-connected, two passes)."""
     nx, ny = values.shape
@@ -179,7 +179,7 @@ def _envelope(values: Any, step: float) -> None:
             values[i, j] = v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ground_surface(pts: Any, x0: float, y0: float, cell: float, nx: int, ny: int, slope: float, tol: float,
                     outlier_m: float, thr: float, refine: bool) -> tuple[Any, Any]:
     n = pts.shape[0]
@@ -238,7 +238,7 @@ def _ground_surface(pts: Any, x0: float, y0: float, cell: float, nx: int, ny: in
     return surf, ground
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _median(values: Any, m: int) -> float:
     """Median of ``values[:m]`` (sorted in place; m is small)."""
     for i in range(1, m):  # insertion sort
@@ -251,7 +251,7 @@ def _median(values: Any, m: int) -> float:
     return values[m // 2] if m % 2 else 0.5 * (values[m // 2 - 1] + values[m // 2])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _refine_planes(pts: Any, cix: Any, ciy: Any, surf: Any, ground: Any, x0: float, y0: float, cell: float,
                    thr: float, slope: float) -> None:
     """Replace each ground cell's height by a plane fitted to the near-surface points of its 3 x 3 cells."""
@@ -323,7 +323,7 @@ def _refine_planes(pts: Any, cix: Any, ciy: Any, surf: Any, ground: Any, x0: flo
     surf[:, :] = new
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _interp_surface(xy: Any, surf: Any, x0: float, y0: float, cell: float) -> Any:
     """Bilinear interpolation of the cell-centre heights ``surf`` at ``xy`` (clamped at the edges; NaN cells are
     skipped and the weights renormalised)."""

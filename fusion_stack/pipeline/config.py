@@ -11,7 +11,7 @@ Schema (``docs/pipeline.md`` explains every key; the presets in ``fusion_stack/p
     output_frame: null                # frame of the detections (default: the rig's base frame)
     max_range_m: 60.0                 # detections farther than this (BEV, from the output frame's origin) are dropped
     deskew: true                      # move LiDAR points to the reference stamp with the ego poses (when present)
-    sync: {policy: nearest, window_ms: 60, timeout_ms: 250, buffer_size: 64}
+    sync: {policy: nearest, window_ms: 60, timeout_ms: 250, buffer_size: 64, reference_stride: 1}
     camera_network: {checkpoint: null, num_threads: null}    # optional: the camera segmentation network
     painting: {radar_points: false}   # optional (data level): paint LiDAR points with the network's classes
     detectors:                        # name -> {type: <implementation>, <its keyword options>}
@@ -51,12 +51,14 @@ _TOP_KEYS = ("fusion_stack_pipeline", "name", "description", "level", "sensors",
 class SyncConfig:
     """Synchronizer settings: ``policy`` (nearest | latest | approximate_time), ``window_ms`` (largest |t - T| of a
     sample joining reference stamp T), ``timeout_ms`` (longest wait for a late sensor, then the group goes out
-    with it missing; None = wait), ``buffer_size`` (samples held per sensor)."""
+    with it missing; None = wait), ``buffer_size`` (samples held per sensor), ``reference_stride`` (use every n-th
+    reference sample: a 20 Hz LiDAR with stride 2 gives fused boxes at 10 Hz)."""
 
     policy: str = "nearest"
     window_ms: float = 60.0
     timeout_ms: float | None = 250.0
     buffer_size: int = 64
+    reference_stride: int = 1
 
 
 @dataclass(frozen=True)
@@ -181,18 +183,21 @@ def config_from_dict(doc: object, *, source: str | None = None) -> PipelineConfi
         raise _err(f"must be a list of distinct sensor kinds from {', '.join(SENSOR_KINDS)}, got {sensors!r}",
                    source, "sensors")
     sync_doc = _mapping(d.get("sync"), source, "sync")
-    _only(sync_doc, ("policy", "window_ms", "timeout_ms", "buffer_size"), source, "sync")
+    _only(sync_doc, ("policy", "window_ms", "timeout_ms", "buffer_size", "reference_stride"), source, "sync")
     policy = sync_doc.get("policy", "nearest")
     if policy not in SYNC_POLICIES:
         raise _err(f"must be one of {', '.join(SYNC_POLICIES)}, got {policy!r}", source, "sync.policy")
     buffer_size = sync_doc.get("buffer_size", 64)
     if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
         raise _err(f"must be an integer >= 1, got {buffer_size!r}", source, "sync.buffer_size")
+    stride = sync_doc.get("reference_stride", 1)
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise _err(f"must be an integer >= 1, got {stride!r}", source, "sync.reference_stride")
     window = _number(sync_doc.get("window_ms", 60.0), source, "sync.window_ms")
     assert window is not None
     sync = SyncConfig(policy, window,
                       _number(sync_doc.get("timeout_ms", 250.0), source, "sync.timeout_ms", allow_none=True),
-                      buffer_size)
+                      buffer_size, stride)
     net = None
     if "camera_network" in d:
         n = _mapping(d["camera_network"], source, "camera_network")
@@ -265,7 +270,7 @@ def config_to_dict(config: PipelineConfig) -> dict[str, Any]:
     doc["deskew"] = config.deskew
     s = config.sync
     doc["sync"] = {"policy": s.policy, "window_ms": s.window_ms, "timeout_ms": s.timeout_ms,
-                   "buffer_size": s.buffer_size}
+                   "buffer_size": s.buffer_size, "reference_stride": s.reference_stride}
     if config.camera_network is not None:
         doc["camera_network"] = {"checkpoint": config.camera_network.checkpoint,
                                  "num_threads": config.camera_network.num_threads}

@@ -33,10 +33,12 @@ TIME_FIELD = "time_offset_ns"
 
 @dataclass(frozen=True)
 class CameraPose:
-    """A camera's model and ``out2cam`` (output frame at the reference stamp -> optical frame at the image stamp)."""
+    """A camera's model, ``out2cam`` (output frame at the reference stamp -> optical frame at the image stamp) and
+    its static mount ``cam2base`` (optical frame -> the rig's base frame)."""
 
     camera: CameraModel
     out2cam: SE3
+    cam2base: SE3 = field(default_factory=SE3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,7 +149,7 @@ class FrameAligner:
                 if not known:
                     notes.append(f"{sid}: no ego motion to the reference stamp (identity)")
                 images[sid] = sample
-                cameras[sid] = CameraPose(cam, cam2out.inverse())
+                cameras[sid] = CameraPose(cam, cam2out.inverse(), self._mounts[sid])
         lidar = _merge_clouds(clouds, self.output_frame, t_ref) if clouds else None
         lin = None if ego_linear_velocity is None else np.asarray(ego_linear_velocity, np.float64).reshape(3)
         ang = None if ego_angular_velocity is None else np.asarray(ego_angular_velocity, np.float64).reshape(3)

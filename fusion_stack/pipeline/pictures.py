@@ -57,8 +57,11 @@ class PictureSink:
         self._bevs: dict[int, dict[str, np.ndarray]] = {}
         self._order: list[str] = []
         self.written: list[Path] = []
+        self._t0: int | None = None
 
     def on_sample(self, sample: Any, log_stamp_ns: int) -> None:
+        if self._t0 is None and hasattr(sample, "stamp_ns"):
+            self._t0 = int(sample.stamp_ns)
         if isinstance(sample, CameraImage) and sample.sensor_id in self.cameras:
             self._images[sample.sensor_id] = sample
         elif (isinstance(sample, PointCloud) and sample.sensor_id in self.rig.sensor_ids
@@ -85,7 +88,10 @@ class PictureSink:
         self._next[pipeline] = due + self.every_ns
         self._count[pipeline] = self._count.get(pipeline, 0) + 1
         radar = result.frame.radar
-        title = (f"{pipeline}  t={result.stamp_ns * 1e-9:.2f} s  {len(result.detections)} boxes"
+        if self._t0 is None:
+            self._t0 = result.stamp_ns
+        t = (result.stamp_ns - self._t0) * 1e-9
+        title = (f"{pipeline}  t={t:.2f} s  {len(result.detections)} boxes"
                  + (f"  missing: {', '.join(sorted(result.missing))}" if result.missing else ""))
         bev = draw_bev(points=self._points(result), detections=result.detections, ground_truth=result.ground_truth,
                        radar=None if radar is None else radar.positions,
@@ -107,7 +113,7 @@ class PictureSink:
             cams.append(draw_boxes_on_image(_rgb(img), result.detections, camera=cam, box2cam=out2cam,
                                             ground_truth=result.ground_truth))
             labels.append(cid)
-        name = f"{pipeline}_{result.stamp_ns * 1e-9:.2f}s.png"
+        name = f"{pipeline}_{t:06.2f}s.png"
         if cams:
             sheet = contact_sheet(cams, columns=3, labels=labels)
             scale = sheet.shape[0] / bev.shape[0]

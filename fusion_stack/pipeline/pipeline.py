@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -77,10 +78,11 @@ class FrameResult:
 
 @dataclass
 class PipelineStats:
-    """Counters of a pipeline run: groups processed, groups with missing sensors (per sensor), and the stage
-    timings (ms) of every processed group."""
+    """Counters of a pipeline run: groups processed, reference samples left out by ``reference_stride``, groups
+    with missing sensors (per sensor), and the stage timings (ms) of every processed group."""
 
     frames: int = 0
+    strided: int = 0
     missing: Counter[str] = field(default_factory=Counter)
     notes: Counter[str] = field(default_factory=Counter)
     timings_ms: dict[str, list[float]] = field(default_factory=dict)
@@ -121,7 +123,8 @@ class FusionPipeline:
                  detectors: Mapping[str, Detector], frame_stages: Sequence[FrameStage] = (),
                  fuser: BoxFuser | None = None, tracker: Tracker | None = None, output_frame: str | None = None,
                  synchronizer: Synchronizer | _SingleSensor, deskew: bool = True, max_range_m: float = 60.0,
-                 class_names: Sequence[str] = BOX_CLASSES, config: PipelineConfig | None = None) -> None:
+                 class_names: Sequence[str] = BOX_CLASSES, config: PipelineConfig | None = None,
+                 reference_stride: int = 1) -> None:
         if not detectors:
             raise PipelineError("a pipeline needs at least one detector", field="detectors")
         if len(detectors) > 1 and fuser is None:
@@ -137,6 +140,11 @@ class FusionPipeline:
         self.tracker = tracker
         self.synchronizer = synchronizer
         self.max_range_m = float(max_range_m)
+        if isinstance(reference_stride, bool) or not isinstance(reference_stride, int) or reference_stride < 1:
+            raise PipelineError(f"reference_stride must be an int >= 1, got {reference_stride!r}",
+                                field="reference_stride")
+        self.reference_stride = reference_stride
+        self._references_seen = 0
         self.class_names = tuple(class_names)
         self.config = config
         self.poses = PoseBuffer(fixed_frame="map", body_frame=rig.base_frame, capacity=4096,
@@ -150,6 +158,10 @@ class FusionPipeline:
         self._first_clock_ns: int | None = None
         self._truth: OrderedDict[int, Boxes3D] = OrderedDict()
         self.stats = PipelineStats()
+        self._pool: ThreadPoolExecutor | None = None
+        self._concurrent_camera_network = (
+            bool(self.frame_stages) and isinstance(self.frame_stages[0], CameraNetworkStage)
+            and not any(isinstance(s, PaintingStage) for s in self.frame_stages))
 
     # --- construction ---------------------------------------------------------------------------------------------
     @classmethod
@@ -204,7 +216,8 @@ class FusionPipeline:
                                          **options)
         return cls(name=config.name, rig=rig, sensors=sensors, reference_sensor=ref, detectors=detectors,
                    frame_stages=stages, fuser=fuser, tracker=tracker, output_frame=config.output_frame,
-                   synchronizer=sync, deskew=config.deskew, max_range_m=config.max_range_m, config=config)
+                   synchronizer=sync, deskew=config.deskew, max_range_m=config.max_range_m, config=config,
+                   reference_stride=config.sync.reference_stride)
 
     # --- feeding ----------------------------------------------------------------------------------------------------
     def push(self, sample: Any, *, now_ns: int | None = None) -> list[FrameResult]:
@@ -224,6 +237,11 @@ class FusionPipeline:
         sid = getattr(sample, "sensor_id", None)
         if sid not in self.sensors or not isinstance(sample, (PointCloud, CameraImage, RadarScan)):
             return self._process_ready([])
+        if sid == self.reference_sensor and self.reference_stride > 1:
+            self._references_seen += 1
+            if (self._references_seen - 1) % self.reference_stride:
+                self.stats.strided += 1
+                return self._process_ready([])
         return self._process_ready(self.synchronizer.push(sample, now_ns=now_ns))
 
     def poll(self, now_ns: int) -> list[FrameResult]:
@@ -307,15 +325,12 @@ class FusionPipeline:
         frame = self.aligner.align(fs, ego_linear_velocity=lin, ego_angular_velocity=ang)
         timings["align"] = (time.perf_counter() - t0) * 1e3
         notes = list(frame.notes)
-        for stage in self.frame_stages:
-            t0 = time.perf_counter()
-            frame = stage(frame)
-            timings[stage.name] = (time.perf_counter() - t0) * 1e3
         per_detector: dict[str, Boxes3D] = {}
         by_modality: dict[str, Boxes3D | None] = {}
-        for name, det in self.detectors.items():
+
+        def run_detector(name: str, frame: AlignedFrame) -> None:
             t0 = time.perf_counter()
-            boxes = det(frame)
+            boxes = self.detectors[name](frame)
             timings[f"detect_{name}"] = (time.perf_counter() - t0) * 1e3
             if boxes is None:
                 notes.append(f"detector {name}: no input ({self._modalities[name]} missing)")
@@ -323,6 +338,40 @@ class FusionPipeline:
                 boxes = self._in_range(boxes)
                 per_detector[name] = boxes
             by_modality[self._modalities[name]] = boxes
+
+        def run_stage(stage: FrameStage, frame: AlignedFrame) -> AlignedFrame:
+            t0 = time.perf_counter()
+            out = stage(frame)
+            timings[stage.name] = (time.perf_counter() - t0) * 1e3
+            return out
+
+        done: list[str] = []
+        if self._concurrent_camera_network:
+            # decision level: the LiDAR and radar detectors need no camera evidence, so they run while the camera
+            # network and the camera detectors work in a second thread (torch and the numba kernels release the
+            # GIL): two cores on one frame
+            cams = [n for n, m in self._modalities.items() if m == "camera"]
+
+            def camera_branch(frame: AlignedFrame) -> AlignedFrame:
+                for stage in self.frame_stages:
+                    frame = run_stage(stage, frame)
+                for name in cams:
+                    run_detector(name, frame)
+                return frame
+
+            future = self._executor().submit(camera_branch, frame)
+            done = [n for n, m in self._modalities.items() if m in ("lidar", "radar")]
+            for name in done:
+                run_detector(name, frame)
+            frame = future.result()
+            done += cams
+        else:
+            for stage in self.frame_stages:
+                frame = run_stage(stage, frame)
+        for name in self.detectors:
+            if name not in done:
+                run_detector(name, frame)
+        by_modality = {self._modalities[n]: by_modality.get(self._modalities[n]) for n in self.detectors}
         t0 = time.perf_counter()
         if self.fuser is not None:
             fused = self.fuser(frame, by_modality, name=self.name)
@@ -349,6 +398,11 @@ class FusionPipeline:
             return None, None
         best = min(self._twists, key=lambda t: abs(t[0] - stamp_ns))
         return best[1], best[2]
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}_camera_net")
+        return self._pool
 
     def _truth_at(self, stamp_ns: int) -> Boxes3D | None:
         """Ground truth at ``stamp_ns`` in the output frame: the nearest ground truth within
@@ -419,6 +473,7 @@ class FusionPipeline:
         self._waiting.clear()
         self._clock_ns = -(1 << 62)
         self._first_clock_ns = None
+        self._references_seen = 0
         self._truth.clear()
         self.stats = PipelineStats()
 

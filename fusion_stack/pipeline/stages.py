@@ -186,25 +186,40 @@ class RadarClusters:
 
 class CameraBoxes:
     """Camera-only 3D boxes (:class:`fusion_stack.models.camera_boxes.CameraBoxDetector`) from the camera
-    network's class maps placed on the ground plane ``z = ground_z`` of the output frame (m)."""
+    network's class maps placed on the ground plane ``z = ground_z`` of the rig's base frame (m). Each image is
+    processed once, in the vehicle frame at its own stamp (results cached by camera and stamp); every frame moves
+    those boxes by the ego motion to the reference stamp and merges the cameras' boxes."""
 
     modality = "camera"
 
-    def __init__(self, *, ground_z: float = 0.0, **options: Any) -> None:
+    def __init__(self, *, ground_z: float = 0.0, cache_size: int = 32, **options: Any) -> None:
         from fusion_stack.models.camera_boxes import CameraBoxDetector
 
         self.detector = CameraBoxDetector(**options)
         self.ground_z = float(ground_z)
+        self._cache: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self.cache_size = int(cache_size)
 
     def __call__(self, frame: AlignedFrame) -> Boxes3D | None:
         if not frame.views:
             return None
         from fusion_stack.models.camera_net import ClassMaps
 
-        views = [(ClassMaps(v.probs, v.image_width, v.image_height, v.class_names), v.camera, v.out2cam.inverse())
-                 for v in frame.views]
-        return self.detector.detect(views, stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
-                                    ground_z=self.ground_z, sensor_id="camera")
+        groups = []
+        for v in frame.views:
+            pose = frame.cameras[v.sensor_id]
+            key = (v.sensor_id, frame.images[v.sensor_id].stamp_ns)
+            cands = self._cache.get(key)
+            if cands is None:
+                maps = ClassMaps(v.probs, v.image_width, v.image_height, v.class_names)
+                cands = self.detector.view_candidates(maps, v.camera, pose.cam2base, ground_z=self.ground_z)
+                self._cache[key] = cands
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            # vehicle frame at the image's stamp -> output frame at the reference stamp
+            groups.append((cands, pose.out2cam.inverse() @ pose.cam2base.inverse()))
+        return self.detector.boxes_from_candidates(groups, stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
+                                                   sensor_id="camera")
 
 
 # --- fusion and tracking --------------------------------------------------------------------------------------------

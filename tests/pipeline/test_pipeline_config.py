@@ -48,6 +48,7 @@ def _base() -> dict[str, Any]:
     ({"sync": {"policy": "magic"}}, "sync.policy"),
     ({"sync": {"window_ms": -1}}, "sync.window_ms"),
     ({"sync": {"buffer_size": 0}}, "sync.buffer_size"),
+    ({"sync": {"reference_stride": 0}}, "sync.reference_stride"),
     ({"sync": {"windw_ms": 5}}, "sync.windw_ms"),
     ({"painting": {"radar_points": True}}, "painting"),
     ({"detectors": {}}, "detectors"),
