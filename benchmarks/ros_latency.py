@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1.0, help="playback rate (1 = real time)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--domain-id", type=int, default=77)
+    parser.add_argument("--best-effort", dest="reliable", action="store_false",
+                        help="sensor_data QoS on the sensor topics (default: reliable, as a recorded replay is)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ros_latency.json"))
     args = parser.parse_args(argv)
     rig = default_rig()
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         nodes = [
             NodeSpec("fusion_stack_nodes", "fusion_node", "fusion", params=(
                 ("pipeline", args.preset), ("rig", rig_file), ("image_transport", "compressed"),
-                ("use_sim_time", "true"))),
+                ("reliable_sensors", "true" if args.reliable else "false"), ("use_sim_time", "true"))),
             NodeSpec("fusion_stack_nodes", "topic_recorder", "recorder", params=(
                 ("out", str(rec)), ("use_sim_time", "true"),
                 ("topics", f"[/{name}/detections=vision_msgs/msg/Detection3DArray]"))),
@@ -73,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                 ("bag", str(bag)), ("rate", str(args.rate)), ("clock_hz", "1000.0"), ("start_delay_s", "2.0"),
                 ("wait_for_subscribers", f"[/ego_pose/odom, /{name}/detections]")), shutdown_on_exit=True),
         ]
-        group = ProcessGroup(nodes, env=launch_environment(domain_id=args.domain_id))
+        lines: list[str] = []
+        group = ProcessGroup(nodes, env=launch_environment(domain_id=args.domain_id),
+                             on_output=lambda n, line: lines.append(f"[{n}] {line}"))
         group.start()
         cpu0: dict[str, float] = {}
         t0 = time.monotonic()
@@ -83,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             why = group.wait(timeout_s=args.duration / args.rate * 4 + 120)
             wall = time.monotonic() - t0
+            ended = [n for n in ("fusion", "recorder") if n not in group.running()]
+            if ended:
+                print("\n".join(lines[-40:]), file=sys.stderr)
+                raise SystemExit(f"{ended} ended before the player: see the output above")
             cpu = {n: cpu_seconds(p) - cpu0[n] for n, p in group.pids.items() if n != "player"}
             time.sleep(2.0)
         finally:
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                           "max": float(lat.max())} if len(lat) else None,
            "offline_processing_ms": {"p50": offline["p50"], "p95": offline["p95"]},
            "cpu_percent": {k: 100.0 * v / wall for k, v in cpu.items()}, "rate": args.rate,
+           "reliable_sensors": args.reliable,
            "load": os.getloadavg()[0]}
     print(f"{'preset':<16}{'msgs':>6}{'latency p50':>13}{'p95':>8}{'max':>8}{'offline p50':>13}{'p95':>8}"
           "  CPU % per node")

@@ -454,7 +454,11 @@ class FusionPipeline:
             except AlignmentError:
                 out2world = None
         if out2world is None:
-            notes.append("tracker: no ego pose at this stamp, tracking in the output frame")
+            tracking_in = getattr(self.tracker, "frame_id", None)
+            if tracking_in not in (None, boxes.frame_id):  # tracks live in the world frame: skip this frame
+                notes.append("tracker: no ego pose at this stamp, boxes not tracked")
+                return boxes
+            notes.append("tracker: no ego poses, tracking in the output frame")
             return _renamed(self.tracker.update(boxes), self.name)
         world = boxes.transformed(out2world, self._poses_frame or "map")
         tracked = self.tracker.update(world)

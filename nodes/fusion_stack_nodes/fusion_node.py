@@ -190,8 +190,11 @@ class FusionNode(LifecycleNode):
             self._reject(sensor_id, reject_reason(err), now, str(err))
             return
         if isinstance(sample, EgoPose):
-            with self._lock:
-                self._publish(self.pipeline.push(sample, now_ns=now))
+            try:
+                with self._lock:
+                    self._publish(self.pipeline.push(sample, now_ns=now))
+            except FusionStackError as err:  # counted and logged: the node goes on
+                self._reject("ego_pose", "conversion", now, str(err))
             return
         bad = self.health.check_stamp(sample.stamp_ns, now)
         if bad is not None:
@@ -215,8 +218,12 @@ class FusionNode(LifecycleNode):
         self.get_logger().warning(f"rejected ({reason}): {text}", throttle_duration_sec=2.0)
 
     def on_poll(self) -> None:
-        with self._lock:
-            self._publish(self.pipeline.poll(now_ns(self)))
+        now = now_ns(self)
+        try:
+            with self._lock:
+                self._publish(self.pipeline.poll(now))
+        except FusionStackError as err:
+            self._reject(self.pipeline.reference_sensor, "conversion", now, str(err))
 
     def _publish(self, results: list[Any]) -> None:
         for r in results:

@@ -158,7 +158,7 @@ def test_dying_camera_is_flagged_and_recovers_while_detections_go_on(ros_env: di
     # detections kept coming through the dead camera's window
     det = [b.stamp_ns for _, b in _recorded(rec, "/decision_level/detections")]
     during = [s for s in det if t0 + 0.8e9 < s < t0 + 1.2e9]
-    assert len(during) >= 6
+    assert len(during) >= 3  # every fused sweep (10 Hz) of the window
 
 
 BAD_PUBLISHER = r"""
