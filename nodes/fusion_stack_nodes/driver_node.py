@@ -5,7 +5,8 @@ and ``rcs`` fields) or ``sensor_msgs/Image`` + ``CameraInfo``; the rig's transfo
 Parameters: ``driver`` (velodyne | ars548 | camera), ``sensor_id`` (a sensor of the rig), ``rig``, ``source``
 (``udp://HOST:PORT``, a ``.pcap`` file, a bag with packets, or for cameras a device index / file / pipeline),
 ``options`` (``KEY=VALUE`` decoder options, e.g. ``model=VLP-32C``), ``topic`` (default ``/<sensor_id>/points``
-or ``/<sensor_id>/image_raw``), ``reliable`` (QoS), ``publish_tf_static``.
+or ``/<sensor_id>/image_raw``), ``reliable`` (QoS), ``publish_tf_static``, ``start_delay_s`` (replays: give
+subscribers time to connect).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class DriverNode(Node):
         self.p_topic = declare(self, "topic", "", "output topic (default /<sensor_id>/points or /image_raw)")
         self.p_reliable = declare(self, "reliable", False, "publish reliably (default: sensor_data QoS)")
         self.p_tf = declare(self, "publish_tf_static", True, "publish the rig's transforms on /tf_static")
+        self.p_delay = declare(self, "start_delay_s", 0.0, "wall seconds to wait before reading the source (replays)")
         from fusion_stack.calibration.formats import load_any
 
         if self.p_driver not in DRIVERS:
@@ -90,6 +92,8 @@ class DriverNode(Node):
         return make(source, rig=self.rig, sensor_id=self.p_sensor, **options)
 
     def _run(self) -> None:
+        if self.p_delay > 0:
+            threading.Event().wait(self.p_delay)
         try:
             for sample in self.driver:
                 if isinstance(sample, (PointCloud, RadarScan)):
