@@ -99,7 +99,8 @@ def _run(source: Any, configs: Sequence[Any], *, out: Path, pictures: Path | Non
     if pictures is not None:
         from fusion_stack.pipeline.pictures import PictureSink
 
-        sinks.append(PictureSink(pictures, rig=source.rig, every_s=every_s))
+        sinks.append(PictureSink(pictures, rig=source.rig, every_s=every_s,
+                                 first_after_s=0.0 if source.is_dataset else None))
     with _progress_bar("replaying", source.count) as bar:
         def progress(done: int, total: int) -> None:
             bar.n = done

@@ -39,14 +39,17 @@ def _rgb(image: CameraImage) -> np.ndarray:
 
 class PictureSink:
     """Draws pictures of results into ``folder`` (see the module docstring); at most ``max_pictures`` per
-    pipeline. ``rig`` places cameras and the LiDAR when a pipeline's own frame lacks them (a LiDAR-only pipeline
-    drawn on the camera images)."""
+    pipeline, the first ``first_after_s`` after a pipeline's first result (default: half of ``every_s``). ``rig``
+    places cameras and the LiDAR when a pipeline's own frame lacks them (a LiDAR-only pipeline drawn on the camera
+    images)."""
 
     def __init__(self, folder: str | os.PathLike[str], *, rig: Rig, every_s: float = 2.0, max_pictures: int = 8,
-                 cameras: Sequence[str] | None = None) -> None:
+                 cameras: Sequence[str] | None = None, first_after_s: float | None = None) -> None:
         self.folder = Path(folder)
         self.rig = rig
         self.every_ns = int(every_s * 1e9)
+        # sequences: the first picture after the tracks settled (half a period); datasets: 0
+        self.first_after_ns = self.every_ns // 2 if first_after_s is None else int(first_after_s * 1e9)
         self.max_pictures = int(max_pictures)
         self.cameras = tuple(cameras) if cameras is not None else tuple(
             s.sensor_id for s in rig.sensors_of_kind("camera"))
@@ -81,7 +84,7 @@ class PictureSink:
             self._order.append(pipeline)
         due = self._next.get(pipeline)
         if due is None:
-            due = result.stamp_ns + self.every_ns // 2  # the first picture after the tracks settled
+            due = result.stamp_ns + self.first_after_ns
         if result.stamp_ns < due or self._count.get(pipeline, 0) >= self.max_pictures:
             self._next[pipeline] = due
             return
