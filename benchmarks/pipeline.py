@@ -1,9 +1,10 @@
 """Per-stage latency of the five pipeline presets on a simulated drive, against the real-time budget.
 
 The reference is the sensor clock: a pipeline keeps up when its per-frame time stays under the reference sensor's
-period (LiDAR 50 ms at 20 Hz, CAM_FRONT 83 ms at 12 Hz, radar 77 ms at 13 Hz; times the preset's reference stride); the real-time factor is data time
-over processing time (reading and decoding the bag, shared by all pipelines, is reported apart). Each preset runs
-alone over the same bag (no cache shared between them), ``--repeats`` times; medians are reported.
+period times the preset's reference stride (LiDAR 50 ms at 20 Hz, CAM_FRONT 83 ms at 12 Hz, radar 77 ms at
+13 Hz); the real-time factor is data time over processing time (reading and decoding the bag, shared by all
+pipelines, is reported apart). Each preset runs alone over the same bag (no cache shared between them),
+``--repeats`` times; medians are reported.
 
     python benchmarks/pipeline.py --duration 10 --out benchmarks/results/pipeline.json
 """
