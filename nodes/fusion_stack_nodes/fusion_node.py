@@ -67,7 +67,7 @@ class FusionNode(LifecycleNode):
         self.p_diag = declare(self, "diagnostics_period_s", 0.1, "period of /diagnostics (s)")
         self.p_future = declare(self, "max_future_s", 0.5, "stamps later than now by more are rejected (s)")
         self.p_timeout = declare(self, "sync_timeout_ms", -1.0,
-                                 "longest wait for a late sensor in ms of the node clock (-1: the pipeline's)")
+                                 "longest wait for a late sensor, ms of the node clock (-1: the pipeline's; 0: wait)")
         self.p_autostart = declare(self, "autostart", True, "configure and activate on start")
         self.codec = MessageCodec()
         self.pipeline: Any = None
