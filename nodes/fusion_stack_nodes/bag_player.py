@@ -21,7 +21,7 @@ from rclpy.node import Node
 
 from fusion_stack.errors import FusionStackError
 from fusion_stack.io.recording import open_recording
-from fusion_stack_nodes.ros_glue import CLOCK_QOS, OUTPUT_QOS, TF_STATIC_QOS, declare, message_class
+from fusion_stack_nodes.ros_glue import CLOCK_QOS, OUTPUT_QOS, TF_STATIC_QOS, declare, message_class, run_node
 
 
 class BagPlayer(Node):
@@ -146,22 +146,7 @@ class BagPlayer(Node):
 
 def main(args: list[str] | None = None) -> int:
     """``ros2 run fusion_stack_nodes bag_player`` / ``python -m fusion_stack_nodes.bag_player``."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    try:
-        node = BagPlayer()
-    except (ValueError, OSError, FusionStackError) as err:
-        print(f"bag_player: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.stop()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(BagPlayer, name="bag_player", args=args, errors=(ValueError, OSError, FusionStackError))
 
 
 if __name__ == "__main__":

@@ -16,14 +16,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from rclpy.node import Node
 
 from fusion_stack.errors import FusionStackError
 from fusion_stack.io.calibration_samples import StampedTransform
 from fusion_stack.io.message_codec import MSGTYPES, MessageCodec
 from fusion_stack.types import CameraImage, PointCloud, RadarScan
-from fusion_stack_nodes.ros_glue import TF_STATIC_QOS, declare, message_class, parse_pairs, sensor_qos
+from fusion_stack_nodes.ros_glue import TF_STATIC_QOS, declare, message_class, parse_pairs, run_node, sensor_qos
 
 DRIVERS = ("velodyne", "ars548", "camera")
 
@@ -120,22 +119,7 @@ class DriverNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """``ros2 run fusion_stack_nodes driver_node`` / ``python -m fusion_stack_nodes.driver_node``."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    try:
-        node = DriverNode()
-    except (ValueError, OSError, FusionStackError) as err:
-        print(f"driver_node: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.stop()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(DriverNode, name="driver_node", args=args, errors=(ValueError, OSError, FusionStackError))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from fusion_stack.errors import FusionStackError
@@ -34,6 +33,7 @@ from fusion_stack_nodes.ros_glue import (
     message_class,
     now_ns,
     parse_pairs,
+    run_node,
     sensor_qos,
 )
 
@@ -243,20 +243,7 @@ class FusionNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     """``ros2 run fusion_stack_nodes fusion_node`` / ``python -m fusion_stack_nodes.fusion_node``."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = FusionNode()
-    if node.autostart_failed:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(FusionNode, name="fusion_node", args=args)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,11 @@ QoS choices (documented in docs/ros.md):
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable
 from typing import Any
 
+import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import (
@@ -80,3 +83,32 @@ def parse_pairs(items: list[str], *, what: str) -> dict[str, str]:
             raise ValueError(f"{what}: expected KEY=VALUE items, got {item!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+def run_node(make: Callable[[], Node], *, name: str, args: list[str] | None = None,
+             errors: tuple[type[BaseException], ...] = (ValueError, OSError)) -> int:
+    """Init rclpy with ``args`` (default ``sys.argv``), build the node with ``make`` (``errors`` raised there end
+    the process with status 1 and one line on stderr), spin it until shutdown or Ctrl-C, then call its ``stop()``
+    when it has one and destroy it. Returns the process exit status."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    try:
+        node = make()
+    except errors as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    if getattr(node, "autostart_failed", False):  # a lifecycle node whose configure/activate failed (logged)
+        node.destroy_node()
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        stop = getattr(node, "stop", None)
+        if callable(stop):
+            stop()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

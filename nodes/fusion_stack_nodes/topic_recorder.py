@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from fusion_stack.io.message_types import default_typestore
-from fusion_stack_nodes.ros_glue import OUTPUT_QOS, declare, message_class, now_ns, parse_pairs, sensor_qos
+from fusion_stack_nodes.ros_glue import OUTPUT_QOS, declare, message_class, now_ns, parse_pairs, run_node, sensor_qos
 
 
 class TopicRecorder(Node):
@@ -36,7 +37,7 @@ class TopicRecorder(Node):
         if not self.p_out or not topics:
             raise ValueError("parameters out and topics are required")
         typestore = default_typestore()
-        self.writer = Writer(Path(self.p_out), version=9, storage_plugin=StoragePlugin.MCAP)
+        self.writer: Writer | None = Writer(Path(self.p_out), version=9, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         self._lock = threading.Lock()
         self.count = 0
@@ -47,39 +48,26 @@ class TopicRecorder(Node):
 
             def callback(raw: bytes, conn: Any = conn) -> None:
                 with self._lock:
-                    self.writer.write(conn, now_ns(self), raw)
-                    self.count += 1
+                    if self.writer is not None:
+                        self.writer.write(conn, now_ns(self), raw)
+                        self.count += 1
 
             self._subs.append(self.create_subscription(message_class(msgtype), topic, callback, qos, raw=True))
         self.started = time.monotonic()
+        if self.p_duration > 0:  # wall time, also under use_sim_time
+            self.create_timer(self.p_duration, rclpy.try_shutdown, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
-    def close(self) -> None:
-        """Finish the bag."""
+    def stop(self) -> None:
+        """Finish the bag (idempotent)."""
         with self._lock:
-            self.writer.close()
+            if self.writer is not None:
+                self.writer.close()
+                self.writer = None
 
 
 def main(args: list[str] | None = None) -> int:
     """``python -m fusion_stack_nodes.topic_recorder --ros-args -p out:=... -p topics:=[...]``."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    try:
-        node = TopicRecorder()
-    except (ValueError, OSError) as err:
-        print(f"topic_recorder: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        while rclpy.ok():
-            rclpy.spin_once(node, timeout_sec=0.1)
-            if node.p_duration > 0 and time.monotonic() - node.started > node.p_duration:
-                break
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(TopicRecorder, name="topic_recorder", args=args)
 
 
 if __name__ == "__main__":
