@@ -35,7 +35,27 @@ def _node(exe: str, name: str, params: dict[str, str], *, shutdown: bool = False
     return NodeSpec(PKG, exe, name, params=tuple(params.items()), shutdown_on_exit=shutdown)
 
 
-def _run(nodes: list[NodeSpec], env: dict[str, str], *, timeout_s: float, linger_s: float = 3.0) -> list[str]:
+def _cpu_ticks(pid: int) -> int:
+    try:
+        return sum(int(x) for x in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
+    except (OSError, ValueError):
+        return -1
+
+
+def _wait_idle(pid: int, *, quiet_s: float = 1.5, max_s: float = 30.0) -> None:
+    """Wait until process ``pid`` used no CPU for ``quiet_s`` (it finished what was queued), at most ``max_s``."""
+    deadline = time.monotonic() + max_s
+    last, since = _cpu_ticks(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = _cpu_ticks(pid)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+
+
+def _run(nodes: list[NodeSpec], env: dict[str, str], *, timeout_s: float, linger_s: float = 1.0) -> list[str]:
     lines: list[str] = []
     group = ProcessGroup(nodes, env=env, on_output=lambda n, line: lines.append(f"[{n}] {line}"))
     group.start()
@@ -44,7 +64,9 @@ def _run(nodes: list[NodeSpec], env: dict[str, str], *, timeout_s: float, linger
         assert why == "shutdown", (why, lines[-30:])
         ended = [n.name for n in nodes if n.shutdown_on_exit]
         assert all(group.exit_codes.get(n) == 0 for n in ended), (group.exit_codes, lines[-30:])
-        time.sleep(linger_s)  # the fusion node and the recorder finish what is in flight
+        if "fusion" in group.pids:  # the fusion node works off what is queued (a loaded machine lags)
+            _wait_idle(group.pids["fusion"])
+        time.sleep(linger_s)  # the recorder writes what is in flight
     finally:
         group.stop()
     return lines
