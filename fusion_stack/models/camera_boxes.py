@@ -264,14 +264,7 @@ class CameraBoxDetector:
                 raise SampleError(f"views[{i}]: maps are for a {maps.image_width}x{maps.image_height} image but the "
                                   f"camera is {cam.width}x{cam.height}", field=f"views[{i}]")
             candidates += self._view_candidates(maps, cam, cam2out, float(ground_z))
-        kept = self._merge(candidates)
-        n = len(kept)
-        return Boxes3D(stamp_ns, frame_id, sensor_id,
-                       np.array([c.center for c in kept]).reshape(n, 3),
-                       np.array([c.size for c in kept]).reshape(n, 3),
-                       np.array([c.yaw for c in kept], dtype=np.float64),
-                       np.array([c.label for c in kept], dtype=np.int64), tuple(self.class_names),
-                       scores=np.array([c.score for c in kept], dtype=np.float64).reshape(n))
+        return self._boxes(self._merge(candidates), stamp_ns, frame_id, sensor_id)
 
     def view_candidates(self, maps: ClassMaps, camera: CameraModel, cam2out: SE3, *,
                         ground_z: float = 0.0) -> tuple[_Candidate, ...]:
@@ -295,7 +288,10 @@ class CameraBoxDetector:
             for c in cands:
                 moved.append(dataclasses.replace(c, center=src2dst.apply(np.asarray(c.center)[None])[0],
                                                  yaw=c.yaw + dyaw))
-        kept = self._merge(moved)
+        return self._boxes(self._merge(moved), stamp_ns, frame_id, sensor_id)
+
+    def _boxes(self, kept: list[_Candidate], stamp_ns: int, frame_id: str, sensor_id: str) -> Boxes3D:
+        """The merged candidates as Boxes3D."""
         n = len(kept)
         return Boxes3D(stamp_ns, frame_id, sensor_id,
                        np.array([c.center for c in kept]).reshape(n, 3),

@@ -98,7 +98,8 @@ class PictureSink:
                  + (f"  missing: {', '.join(sorted(result.missing))}" if result.missing else ""))
         bev = draw_bev(points=self._points(result), detections=result.detections, ground_truth=result.ground_truth,
                        radar=None if radar is None else radar.positions,
-                       radar_velocities=None if radar is None else _radar_velocity(radar),
+                       radar_velocities=None if radar is None else (
+                           radar.lines_of_sight() * np.asarray(radar.radial_velocity)[:, None]),
                        extent_m=_BEV_EXTENT_M, title=title)
         self._bevs.setdefault(self._count[pipeline], {})[pipeline] = bev  # k-th pictures are at about one time
         cams = []
@@ -139,8 +140,3 @@ class PictureSink:
             save_image(path, sheet)
             self.written.append(path)
 
-
-def _radar_velocity(radar: Any) -> np.ndarray:
-    los = np.asarray(radar.positions, np.float64) - np.asarray(radar.sensor_origins, np.float64)
-    los /= np.maximum(np.linalg.norm(los, axis=1, keepdims=True), 1e-6)
-    return los * np.asarray(radar.radial_velocity, np.float64)[:, None]

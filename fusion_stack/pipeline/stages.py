@@ -122,9 +122,7 @@ class PaintingStage:
         fields: dict[str, Any] = {k: v for k, v in cloud.fields.items() if k in ("intensity",)}
         if self.radar_points and frame.radar is not None and len(frame.radar.positions):
             r = frame.radar
-            los = np.asarray(r.positions, np.float64) - np.asarray(r.sensor_origins, np.float64)
-            los /= np.maximum(np.linalg.norm(los, axis=1, keepdims=True), 1e-6)
-            radar_vel = los * np.asarray(r.radial_velocity, np.float64)[:, None]
+            radar_vel = r.lines_of_sight() * np.asarray(r.radial_velocity, np.float64)[:, None]
             positions, velocities, is_radar = append_radar_points(positions, r.positions, radar_vel)
             n_lidar = len(cloud)
             fields = {k: np.concatenate([np.asarray(v), np.zeros(len(positions) - n_lidar, np.asarray(v).dtype)])
