@@ -10,7 +10,6 @@ import pytest
 
 from fusion_stack.align.deskew import compensate_radial_velocity
 from fusion_stack.align.errors import AlignmentError
-from fusion_stack.align.pose_buffer import poses_from_ego
 from fusion_stack.align.radar_merge import RadarPoints, estimate_sensor_velocity, merge_radar_scans
 from fusion_stack.calibration.rig import Rig
 from fusion_stack.geometry.rotations import yaw_matrix
@@ -20,7 +19,7 @@ from fusion_stack.sim.raycast import build_world
 from fusion_stack.sim.rig import default_rig
 from fusion_stack.sim.run import run_simulation
 from fusion_stack.sim.scene import make_scene
-from fusion_stack.types import Boxes3D, EgoPose, RadarScan, SampleError
+from fusion_stack.types import EgoPose, RadarScan, SampleError
 
 S = 1_000_000_000
 NOISE = RadarModel().velocity_noise_mps  # 1-sigma radial-velocity noise of the simulated radar (0.1 m/s)
@@ -157,39 +156,12 @@ def test_radar_points_checks_its_arrays() -> None:
 
 # --- the simulator -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def sim_cycles() -> list[dict[str, Any]]:
+def sim_cycles(radar_cycles: Any) -> list[dict[str, Any]]:
     """Radar cycles (the 5 radars' scans within 28 ms) of a 2 s simulated drive, merged into base_link at the
     ground-truth stamp nearest each cycle (poses from the simulated odometry), with truth per detection."""
-    rig = default_rig()
-    radars = Rig("radars", rig.base_frame, rig.sensors_of_kind("radar"), rig.transforms)
-    scene = make_scene(seed=3, duration_s=2.0)
-    scans: list[tuple[RadarScan, Any]] = []
-    gts: list[Boxes3D] = []
-    poses: list[EgoPose] = []
-    for s in run_simulation(scene, radars, world=build_world(scene), with_tf=False):
-        if isinstance(s.sample, RadarScan):
-            scans.append((s.sample, s.truth))
-        elif isinstance(s.sample, Boxes3D):
-            gts.append(s.sample)  # in base_link: the rig has no LiDAR
-        elif isinstance(s.sample, EgoPose):
-            poses.append(s.sample)
-    buf = poses_from_ego(poses)
-    mounts = {s.sensor_id: rig.sensor2base(s.sensor_id) for s in radars.sensors}
-    out = []
-    for k in range(len(scans) // len(mounts)):
-        cycle = scans[k * len(mounts):(k + 1) * len(mounts)]
-        gt = min(gts, key=lambda g: abs(g.stamp_ns - cycle[0][0].stamp_ns - 14_000_000))
-        ego = min(poses, key=lambda p: abs(p.stamp_ns - gt.stamp_ns))
-        scan2out = {sc.sensor_id: buf.sensor_transform(mounts[sc.sensor_id], sc.stamp_ns, SE3(), gt.stamp_ns)
-                    for sc, _ in cycle}
-        pts = merge_radar_scans([sc for sc, _ in cycle], scan2out=scan2out, out_frame="base_link",
-                                ego_linear_velocity=ego.linear_velocity, ego_angular_velocity=ego.angular_velocity,
-                                sensor2body=mounts)
-        out.append({"points": pts, "gt": gt, "ids": np.concatenate([t.instance_ids for _, t in cycle]),
-                    "kind": np.concatenate([t.kind for _, t in cycle])})
+    out: list[dict[str, Any]] = radar_cycles(3, 2.0)
     assert len(out) >= 20
     return out
-
 
 def test_simulated_static_world_reads_zero(sim_cycles: list[dict[str, Any]]) -> None:
     """Unannotated structure and clutter (static world): compensated Doppler is the radar's noise around 0."""

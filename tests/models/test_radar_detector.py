@@ -11,9 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fusion_stack.align.pose_buffer import poses_from_ego
 from fusion_stack.align.radar_merge import RadarPoints, estimate_sensor_velocity, merge_radar_scans
-from fusion_stack.calibration.rig import Rig
 from fusion_stack.geometry.se3 import SE3
 from fusion_stack.models.radar_detector import (
     RADAR_CLASS_PRIORS,
@@ -22,11 +20,7 @@ from fusion_stack.models.radar_detector import (
 )
 from fusion_stack.sim.classes import BOX_CLASSES
 from fusion_stack.sim.radar import KIND_CLUTTER, KIND_STRUCTURE, RadarModel
-from fusion_stack.sim.raycast import build_world
-from fusion_stack.sim.rig import default_rig
-from fusion_stack.sim.run import run_simulation
-from fusion_stack.sim.scene import make_scene
-from fusion_stack.types import Boxes3D, EgoPose, RadarScan, SampleError
+from fusion_stack.types import RadarScan, SampleError
 
 S = 1_000_000_000
 
@@ -56,39 +50,6 @@ def _points(pos: np.ndarray, vr: np.ndarray, *, rcs: float = 10.0, origin: tuple
     n = len(pos)
     return RadarPoints("base_link", ("R0", "R1"), pos, vr, vr, np.full(n, rcs), np.tile([*origin, 0.5], (n, 1)),
                        np.full(n, sensor, np.int64), np.full(n, S, np.int64))
-
-
-def _cycles(seed: int, duration_s: float, model: RadarModel | None = None) -> list[dict[str, Any]]:
-    """Radar cycles of a simulated drive: the 5 radars' scans (28 ms apart at most) merged into base_link at the
-    ground-truth stamp nearest the cycle (poses from the simulated odometry), with truth per detection."""
-    rig = default_rig()
-    radars = Rig("radars", rig.base_frame, rig.sensors_of_kind("radar"), rig.transforms)
-    scene = make_scene(seed=seed, duration_s=duration_s)
-    scans: list[tuple[RadarScan, Any]] = []
-    gts: list[Boxes3D] = []
-    poses: list[EgoPose] = []
-    for s in run_simulation(scene, radars, radar=model, world=build_world(scene), with_tf=False):
-        if isinstance(s.sample, RadarScan):
-            scans.append((s.sample, s.truth))
-        elif isinstance(s.sample, Boxes3D):
-            gts.append(s.sample)  # in base_link: the rig has no LiDAR
-        elif isinstance(s.sample, EgoPose):
-            poses.append(s.sample)
-    buf = poses_from_ego(poses)
-    mounts = {s.sensor_id: rig.sensor2base(s.sensor_id) for s in radars.sensors}
-    out = []
-    for k in range(len(scans) // len(mounts)):
-        cycle = scans[k * len(mounts):(k + 1) * len(mounts)]
-        gt = min(gts, key=lambda g: abs(g.stamp_ns - cycle[0][0].stamp_ns - 14_000_000))
-        ego = min(poses, key=lambda p: abs(p.stamp_ns - gt.stamp_ns))
-        scan2out = {sc.sensor_id: buf.sensor_transform(mounts[sc.sensor_id], sc.stamp_ns, SE3(), gt.stamp_ns)
-                    for sc, _ in cycle}
-        pts = merge_radar_scans([sc for sc, _ in cycle], scan2out=scan2out, out_frame="base_link",
-                                ego_linear_velocity=ego.linear_velocity, ego_angular_velocity=ego.angular_velocity,
-                                sensor2body=mounts)
-        out.append({"points": pts, "gt": gt, "ids": np.concatenate([t.instance_ids for _, t in cycle]),
-                    "kind": np.concatenate([t.kind for _, t in cycle])})
-    return out
 
 
 def _evaluate(det: RadarClusterDetector, cycles: list[dict[str, Any]], *, min_score: float = 0.0
@@ -123,15 +84,15 @@ def _evaluate(det: RadarClusterDetector, cycles: list[dict[str, Any]], *, min_sc
 
 
 @pytest.fixture(scope="module")
-def drives() -> list[dict[str, Any]]:
+def drives(radar_cycles: Any) -> list[dict[str, Any]]:
     """Two 3 s simulated drives (seeds 3 and 5), ~78 radar cycles."""
-    return _cycles(3, 3.0) + _cycles(5, 3.0)
+    return radar_cycles(3, 3.0) + radar_cycles(5, 3.0)
 
 
 @pytest.fixture(scope="module")
-def dense_drive() -> list[dict[str, Any]]:
+def dense_drive(radar_cycles: Any) -> list[dict[str, Any]]:
     """A 1.5 s drive with a dense radar (many structure returns and clutter, ~500 detections per cycle)."""
-    return _cycles(3, 1.5, RadarModel(structure_probability=0.6, clutter_rate=40.0, max_per_object=12))
+    return radar_cycles(3, 1.5, RadarModel(structure_probability=0.6, clutter_rate=40.0, max_per_object=12))
 
 
 # --- velocity least squares ----------------------------------------------------------------------------------------
