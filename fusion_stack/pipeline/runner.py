@@ -297,6 +297,22 @@ def run_pipelines(source: Source, pipelines: Sequence[FusionPipeline], *, sinks:
     return RunSummary(tuple(summaries), n, read_s, skipped)
 
 
+class CollectSink:
+    """Keeps every result in memory: ``results[pipeline]`` is the list of its FrameResults in order."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, list[FrameResult]] = {}
+
+    def on_sample(self, sample: Any, log_stamp_ns: int) -> None:
+        """Inputs are not kept."""
+
+    def on_result(self, pipeline: str, result: FrameResult) -> None:
+        self.results.setdefault(pipeline, []).append(result)
+
+    def close(self) -> None:
+        """Nothing to finish."""
+
+
 class AnnotatedBagSink:
     """Writes an mcap bag: every pipeline's detections on ``/<pipeline>/detections`` (vision_msgs
     Detection3DArray) with markers on ``/<pipeline>/markers``, plus the inputs of the kinds in ``include``

@@ -21,7 +21,7 @@ from fusion_stack.launcher.process_group import ProcessGroup
 from fusion_stack.pipeline.config import load_config
 from fusion_stack.pipeline.health import OK, STALE
 from fusion_stack.pipeline.pipeline import FusionPipeline
-from fusion_stack.pipeline.runner import open_source, run_pipelines
+from fusion_stack.pipeline.runner import CollectSink, open_source, run_pipelines
 from fusion_stack.sim.rig import default_rig
 from fusion_stack.types import Boxes3D
 
@@ -75,23 +75,12 @@ def _run(nodes: list[NodeSpec], env: dict[str, str], *, timeout_s: float, linger
 def _offline(drive: Path, preset: str) -> dict[int, Boxes3D]:
     rig = default_rig()
     source = open_source(drive, rig=rig)
-    results: dict[int, Boxes3D] = {}
-
-    class Keep:
-        def on_sample(self, sample: Any, log_stamp_ns: int) -> None:
-            pass
-
-        def on_result(self, pipeline: str, result: Any) -> None:
-            results[result.stamp_ns] = result.detections
-
-        def close(self) -> None:
-            pass
-
+    keep = CollectSink()
     try:
-        run_pipelines(source, [FusionPipeline.from_config(load_config(preset), rig)], sinks=[Keep()])
+        run_pipelines(source, [FusionPipeline.from_config(load_config(preset), rig)], sinks=[keep])
     finally:
         source.close()
-    return results
+    return {r.stamp_ns: r.detections for r in keep.results[load_config(preset).name]}
 
 
 def _recorded(path: Path, topic: str) -> list[tuple[int, Any]]:

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from fusion_stack.eval.pipeline_metrics import count_points_in_boxes
 from fusion_stack.pipeline.config import load_config
 from fusion_stack.pipeline.pictures import PictureSink
-from fusion_stack.pipeline.pipeline import FrameResult, FusionPipeline
-from fusion_stack.pipeline.runner import open_source, run_pipelines
+from fusion_stack.pipeline.pipeline import FusionPipeline
+from fusion_stack.pipeline.runner import CollectSink, open_source, run_pipelines
 from fusion_stack.types import Boxes3D
-
-
-class _Collect:
-    def __init__(self) -> None:
-        self.results: dict[str, list[FrameResult]] = {}
-
-    def on_sample(self, sample: Any, log_stamp_ns: int) -> None:
-        pass
-
-    def on_result(self, pipeline: str, result: FrameResult) -> None:
-        self.results.setdefault(pipeline, []).append(result)
-
-    def close(self) -> None:
-        pass
 
 
 def _recall_at_2m(gt: Boxes3D, det: Boxes3D) -> float:
@@ -38,10 +23,10 @@ def _recall_at_2m(gt: Boxes3D, det: Boxes3D) -> float:
     return float(np.mean(d.min(axis=1) <= 2.0))
 
 
-def _run(path: Path, tmp_path: Path) -> tuple[_Collect, PictureSink]:
+def _run(path: Path, tmp_path: Path) -> tuple[CollectSink, PictureSink]:
     source = open_source(path)
     pipes = [FusionPipeline.from_config(load_config(n), source.rig) for n in ("lidar_only", "data_level")]
-    collect = _Collect()
+    collect = CollectSink()
     pictures = PictureSink(tmp_path / "pictures", rig=source.rig, every_s=0.0)
     try:
         run_pipelines(source, pipes, sinks=[collect, pictures])

@@ -13,32 +13,18 @@ import pytest
 from fusion_stack.io.recording import open_recording
 from fusion_stack.pipeline.config import load_config
 from fusion_stack.pipeline.pipeline import FrameResult, FusionPipeline
-from fusion_stack.pipeline.runner import AnnotatedBagSink, RunSummary, open_source, run_pipelines
+from fusion_stack.pipeline.runner import AnnotatedBagSink, CollectSink, RunSummary, open_source, run_pipelines
 from fusion_stack.sim.rig import default_rig
 
 PRESETS = ("lidar_only", "camera_only", "radar_only", "data_level", "decision_level")
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.results: dict[str, list[FrameResult]] = {}
-
-    def on_sample(self, sample: Any, log_stamp_ns: int) -> None:
-        pass
-
-    def on_result(self, pipeline: str, result: FrameResult) -> None:
-        self.results.setdefault(pipeline, []).append(result)
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def side_by_side(sim_drive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunSummary, _Collect, Path]:
+def side_by_side(sim_drive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunSummary, CollectSink, Path]:
     rig = default_rig()
     source = open_source(sim_drive, rig=rig)
     pipelines = [FusionPipeline.from_config(load_config(n), rig) for n in PRESETS]
-    collect = _Collect()
+    collect = CollectSink()
     out = tmp_path_factory.mktemp("annotated") / "annotated.mcap"
     try:
         summary = run_pipelines(source, pipelines, sinks=[collect, AnnotatedBagSink(out, rig=rig)])
