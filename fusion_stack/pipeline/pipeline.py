@@ -371,7 +371,6 @@ class FusionPipeline:
         for name in self.detectors:
             if name not in done:
                 run_detector(name, frame)
-        by_modality = {self._modalities[n]: by_modality.get(self._modalities[n]) for n in self.detectors}
         t0 = time.perf_counter()
         if self.fuser is not None:
             fused = self.fuser(frame, by_modality, name=self.name)
